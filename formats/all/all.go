@@ -1,0 +1,15 @@
+// Package all wires every format into one registry. Add a format here, and
+// nowhere else.
+package all
+
+import (
+	"github.com/lockstep-data/lockstep/formats"
+	"github.com/lockstep-data/lockstep/formats/arrowipc"
+)
+
+// Registry returns the registry of every format lockstep writes.
+func Registry() *formats.Registry {
+	return formats.NewRegistry(
+		arrowipc.Format{},
+	)
+}

@@ -1,0 +1,133 @@
+// Package formats defines the one interface every server format implements,
+// and the registry that names them.
+//
+// A format turns a stream of Arrow record batches into one asset file that a
+// serving binary loads, and reads such a file back for `verify --deep` and
+// `query`. Hashing, counting rows and bytes, timing and staging belong to the
+// pipeline, which wraps the writer; a format does none of them.
+package formats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+var (
+	ErrUnknownFormat = errors.New("unknown format")
+	ErrBadOption     = errors.New("bad format option")
+	ErrBadInput      = errors.New("input does not fit the format")
+)
+
+// Info describes a format to the manifest, so that a server can refuse an
+// asset it cannot read.
+type Info struct {
+	Name      string // registry name, as written in a spec: "arrow"
+	Version   string // version of the file format written
+	MediaType string
+	Ext       string // file extension kept in a pulled release: ".arrow"
+}
+
+// Format is one kind of asset.
+type Format interface {
+	Info() Info
+	// Configure validates options as written in the spec. An unknown or
+	// ill-typed option is an error wrapping ErrBadOption that names it and
+	// lists the valid ones. Configure does no I/O.
+	Configure(opts map[string]any) (Config, error)
+	// Open reads an asset this format wrote. It checks the file's structure;
+	// a malformed file is an error, never a panic.
+	Open(r io.ReaderAt, size int64) (Reader, error)
+}
+
+// Config is a validated set of options.
+type Config interface {
+	// NewWriter starts an asset whose records have the given schema. The
+	// schema is checked here: a missing or ill-typed column is an error
+	// wrapping ErrBadInput that names it.
+	NewWriter(w io.Writer, schema *arrow.Schema) (Writer, error)
+	// Options returns the options with defaults filled in, for the manifest.
+	Options() map[string]any
+}
+
+// Writer consumes record batches in the canonical order.
+//
+// Write may be called any number of times, including zero: an empty input
+// gives a valid, empty asset. Close finishes the file; after an error from
+// Write or Close, or on cancellation, the caller calls Abort instead, which
+// removes any temporary files the writer made. Writers honour ctx inside
+// long loops.
+type Writer interface {
+	Write(ctx context.Context, rec arrow.RecordBatch) error
+	Close(ctx context.Context) error
+	Abort()
+}
+
+// Reader is an opened asset.
+type Reader interface {
+	// Rows is the number of records, keys or networks the asset holds.
+	Rows() int64
+	// Describe summarises the asset for `query` with no arguments.
+	Describe() map[string]any
+	// Query looks up args (a key, prefix, IP, or nothing for the first rows)
+	// and returns at most limit results.
+	Query(ctx context.Context, args []string, limit int) (*Result, error)
+	// Check reads the whole asset and reports the first structural problem.
+	Check(ctx context.Context) error
+	Close() error
+}
+
+// Result is a small table: what `query` prints.
+type Result struct {
+	Columns []string `json:"columns"`
+	Rows    [][]any  `json:"rows"`
+}
+
+// Registry maps names to formats.
+type Registry struct {
+	byName map[string]Format
+}
+
+// NewRegistry builds a registry; a duplicate name is a programming error and panics.
+func NewRegistry(fs ...Format) *Registry {
+	r := &Registry{byName: map[string]Format{}}
+	for _, f := range fs {
+		name := f.Info().Name
+		if _, dup := r.byName[name]; dup {
+			panic("formats: duplicate format " + name)
+		}
+		r.byName[name] = f
+	}
+	return r
+}
+
+// Lookup returns the named format, or an error listing the valid names.
+func (r *Registry) Lookup(name string) (Format, error) {
+	if f, ok := r.byName[name]; ok {
+		return f, nil
+	}
+	return nil, fmt.Errorf("%w %q (valid: %s)", ErrUnknownFormat, name, strings.Join(r.Names(), ", "))
+}
+
+// Names lists the registered formats, sorted.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.byName))
+	for n := range r.byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// UnknownOption is the error for an option a format does not take.
+func UnknownOption(format, key string, valid []string) error {
+	valid = slices.Clone(valid)
+	sort.Strings(valid)
+	return fmt.Errorf("%w: %s has no option %q (valid: %s)", ErrBadOption, format, key, strings.Join(valid, ", "))
+}

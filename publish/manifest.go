@@ -1,0 +1,183 @@
+package publish
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// ManifestSchema names the manifest's version. A reader refuses any other.
+const ManifestSchema = "lockstep.manifest/v1"
+
+// Size limits for objects read from a store, which may be hostile.
+const (
+	MaxManifestBytes = 16 << 20
+	MaxEntryBytes    = 64 << 10
+	maxAssets        = 10_000
+	maxInputFiles    = 1_000_000
+)
+
+// Manifest describes one sealed release. It is written once and never changed.
+type Manifest struct {
+	Schema          string    `json:"schema"`
+	Bundle          string    `json:"bundle"`
+	Release         string    `json:"release"`
+	Created         time.Time `json:"created"`
+	LockstepVersion string    `json:"lockstep_version"`
+	SpecDigest      string    `json:"spec_digest"`
+	Fingerprint     string    `json:"fingerprint"`
+	Parent          string    `json:"parent,omitempty"`
+	Requires        *Requires `json:"requires,omitempty"`
+	Inputs          []Input   `json:"inputs"`
+	Assets          []Asset   `json:"assets"`
+	Checks          []Check   `json:"checks"`
+}
+
+// Requires states what a server needs to load the release.
+type Requires struct {
+	Server string `json:"server,omitempty"` // a version constraint, such as ">=1.4.0"
+}
+
+// Input is one input of the build, resolved to exact files.
+type Input struct {
+	Name         string      `json:"name"`
+	URL          string      `json:"url"` // credentials stripped
+	Files        []InputFile `json:"files"`
+	Rows         int64       `json:"rows"`
+	SparkVersion string      `json:"spark_version,omitempty"`
+	DeltaVersion *int64      `json:"delta_version,omitempty"`
+}
+
+// InputFile is one file read, relative to its input's URL.
+type InputFile struct {
+	Path     string `json:"path"`
+	Size     int64  `json:"size"`
+	Checksum string `json:"checksum"` // "sha256:<hex>", "md5:<hex>" or "etag:<etag>"
+}
+
+// Asset is one file a server loads.
+type Asset struct {
+	Name          string         `json:"name"`
+	File          string         `json:"file"` // name + the format's extension, as pulled
+	Format        string         `json:"format"`
+	FormatVersion string         `json:"format_version"`
+	MediaType     string         `json:"media_type"`
+	Size          int64          `json:"size"`
+	SHA256        string         `json:"sha256"`
+	Rows          int64          `json:"rows"`
+	Schema        string         `json:"schema,omitempty"` // Arrow schema of the records written
+	Options       map[string]any `json:"options,omitempty"`
+}
+
+// Check is the outcome of one data-quality gate.
+type Check struct {
+	Name   string `json:"name"`
+	Passed bool   `json:"passed"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Encode gives the manifest's canonical bytes: indented JSON with a final
+// newline. encoding/json sorts map keys, so the bytes depend only on the values.
+func (m *Manifest) Encode() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// DecodeManifest parses and validates a manifest read from a store or a
+// folder. Every name in it is checked, since names become file names.
+func DecodeManifest(data []byte) (*Manifest, error) {
+	if len(data) > MaxManifestBytes {
+		return nil, fmt.Errorf("%w: manifest of %d bytes (limit %d)", ErrVerify, len(data), MaxManifestBytes)
+	}
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: manifest: %v", ErrVerify, err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+var hexSHA = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// Validate checks names, digests and sizes.
+func (m *Manifest) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: manifest %s: %s", ErrVerify, m.Release, fmt.Sprintf(format, args...))
+	}
+	if m.Schema != ManifestSchema {
+		return bad("schema %q, want %q (a newer lockstep may be needed)", m.Schema, ManifestSchema)
+	}
+	for kind, name := range map[string]string{"bundle": m.Bundle, "release": m.Release} {
+		if err := CheckName(kind, name); err != nil {
+			return bad("%v", err)
+		}
+	}
+	if m.Parent != "" {
+		if err := CheckName("parent release", m.Parent); err != nil {
+			return bad("%v", err)
+		}
+	}
+	if len(m.Assets) > maxAssets {
+		return bad("%d assets (limit %d)", len(m.Assets), maxAssets)
+	}
+	files := 0
+	for _, in := range m.Inputs {
+		files += len(in.Files)
+	}
+	if files > maxInputFiles {
+		return bad("%d input files (limit %d)", files, maxInputFiles)
+	}
+	seen := map[string]bool{}
+	for _, a := range m.Assets {
+		if err := CheckName("asset", a.Name); err != nil {
+			return bad("%v", err)
+		}
+		if err := CheckName("asset file", a.File); err != nil {
+			return bad("%v", err)
+		}
+		if a.File == "manifest.json" || seen[a.File] || seen[a.Name] {
+			return bad("asset %q: duplicate or reserved file name %q", a.Name, a.File)
+		}
+		seen[a.File], seen[a.Name] = true, true
+		if !hexSHA.MatchString(a.SHA256) {
+			return bad("asset %q: sha256 %q is not 64 lowercase hex digits", a.Name, a.SHA256)
+		}
+		if a.Size < 0 || a.Rows < 0 {
+			return bad("asset %q: negative size or rows", a.Name)
+		}
+	}
+	return nil
+}
+
+// Asset returns the named asset.
+func (m *Manifest) Asset(name string) (*Asset, error) {
+	for i := range m.Assets {
+		if m.Assets[i].Name == name {
+			return &m.Assets[i], nil
+		}
+	}
+	names := make([]string, len(m.Assets))
+	for i, a := range m.Assets {
+		names[i] = a.Name
+	}
+	return nil, fmt.Errorf("release %s has no asset %q (assets: %v): %w", m.Release, name, names, ErrNotFound)
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}

@@ -1,0 +1,260 @@
+package publish
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// StagedManifest is the manifest's file name in a staged or pulled release folder.
+const StagedManifest = "manifest.json"
+
+// Staged is a sealed release in a local folder: manifest.json and one file per asset.
+type Staged struct {
+	Dir      string
+	Manifest *Manifest
+}
+
+// ReadStaged opens a staged release folder.
+func ReadStaged(dir string) (*Staged, error) {
+	data, err := os.ReadFile(filepath.Join(dir, StagedManifest))
+	if err != nil {
+		return nil, fmt.Errorf("staged release: %w", err)
+	}
+	m, err := DecodeManifest(data)
+	if err != nil {
+		return nil, err
+	}
+	return &Staged{Dir: dir, Manifest: m}, nil
+}
+
+// PublishOptions tunes Publish.
+type PublishOptions struct {
+	Parallel int // blob uploads at once; default 4
+	Logger   *slog.Logger
+	Progress func(asset string, done, total int64) // optional
+}
+
+// PublishResult says what Publish did.
+type PublishResult struct {
+	Release       string `json:"release"`
+	Unchanged     bool   `json:"unchanged"` // the fingerprint was already published
+	BlobsUploaded int    `json:"blobs_uploaded"`
+	BlobsSkipped  int    `json:"blobs_skipped"`
+	BytesUploaded int64  `json:"bytes_uploaded"`
+	BytesSkipped  int64  `json:"bytes_skipped"`
+}
+
+// BuildRecord maps a build fingerprint to the release it produced.
+type BuildRecord struct {
+	Fingerprint string    `json:"fingerprint"`
+	Release     string    `json:"release"`
+	Created     time.Time `json:"created"`
+}
+
+// LookupBuild returns the release published for a fingerprint, or ErrNotFound.
+func (s *Store) LookupBuild(ctx context.Context, bundle, fingerprint string) (string, error) {
+	if err := CheckName("fingerprint", fingerprint); err != nil {
+		return "", err
+	}
+	data, err := s.read(ctx, buildKey(bundle, fingerprint), MaxEntryBytes)
+	if err != nil {
+		return "", err
+	}
+	var rec BuildRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return "", fmt.Errorf("%w: build record %s: %v", ErrVerify, fingerprint, err)
+	}
+	if err := CheckName("release", rec.Release); err != nil {
+		return "", fmt.Errorf("%w: build record %s: %v", ErrVerify, fingerprint, err)
+	}
+	return rec.Release, nil
+}
+
+// Publish uploads a staged release: its blobs, then its manifest, then the
+// build record, each create-if-absent (invariant 2). Blobs already in the
+// store are not uploaded again. If the fingerprint was published before,
+// nothing is written and the result names the existing release.
+func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (*PublishResult, error) {
+	m := st.Manifest
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if rel, err := s.LookupBuild(ctx, m.Bundle, m.Fingerprint); err == nil {
+		return &PublishResult{Release: rel, Unchanged: true}, nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	res := &PublishResult{Release: m.Release}
+	if err := uploadBlobs(ctx, s, st, opts, res, log); err != nil {
+		return nil, err
+	}
+	data, err := m.Encode()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.createBytes(ctx, manifestKey(m.Bundle, m.Release), data); err != nil {
+		if !errors.Is(err, ErrExists) {
+			return nil, fmt.Errorf("write manifest: %w", err)
+		}
+		old, rerr := s.read(ctx, manifestKey(m.Bundle, m.Release), MaxManifestBytes)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if sha256Hex(old) != sha256Hex(data) {
+			return nil, fmt.Errorf("release %s: %w", m.Release, ErrReleaseExists)
+		}
+	}
+	rec, _ := json.Marshal(BuildRecord{Fingerprint: m.Fingerprint, Release: m.Release, Created: m.Created})
+	if err := s.createBytes(ctx, buildKey(m.Bundle, m.Fingerprint), rec); err != nil {
+		if !errors.Is(err, ErrExists) {
+			return nil, fmt.Errorf("write build record: %w", err)
+		}
+		// A concurrent publish of the same inputs won; its release is the one.
+		rel, err := s.LookupBuild(ctx, m.Bundle, m.Fingerprint)
+		if err != nil {
+			return nil, err
+		}
+		if rel != m.Release {
+			return &PublishResult{Release: rel, Unchanged: true}, nil
+		}
+	}
+	log.Info("release published", "bundle", m.Bundle, "release", m.Release,
+		"blobs_uploaded", res.BlobsUploaded, "bytes_uploaded", res.BytesUploaded, "blobs_skipped", res.BlobsSkipped)
+	return res, nil
+}
+
+func uploadBlobs(ctx context.Context, s *Store, st *Staged, opts PublishOptions, res *PublishResult, log *slog.Logger) error {
+	parallel := opts.Parallel
+	if parallel <= 0 {
+		parallel = 4
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		sem      = make(chan struct{}, parallel)
+		up, sk   atomic.Int64
+		upN, skN atomic.Int64
+	)
+	for _, a := range st.Manifest.Assets {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			uploaded, err := uploadBlob(ctx, s, filepath.Join(st.Dir, a.File), a, opts.Progress)
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("asset %q: %w", a.Name, err)
+					cancel()
+				}
+				mu.Unlock()
+				return
+			}
+			if uploaded {
+				up.Add(a.Size)
+				upN.Add(1)
+				log.Info("blob uploaded", "asset", a.Name, "sha256", a.SHA256, "bytes", a.Size)
+			} else {
+				sk.Add(a.Size)
+				skN.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	res.BytesUploaded, res.BytesSkipped = up.Load(), sk.Load()
+	res.BlobsUploaded, res.BlobsSkipped = int(upN.Load()), int(skN.Load())
+	return nil
+}
+
+// uploadBlob checks the staged file against the manifest, then creates the
+// blob unless it exists. It reports whether bytes were sent.
+func uploadBlob(ctx context.Context, s *Store, path string, a Asset, progress func(string, int64, int64)) (bool, error) {
+	key := blobKey(a.SHA256)
+	ok, err := s.exists(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		return false, nil
+	}
+	if err := verifyFile(path, a); err != nil {
+		return false, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if progress != nil {
+		r = &progressReader{r: f, name: a.Name, total: a.Size, fn: progress}
+	}
+	err = s.create(ctx, key, readSeeker{r, f})
+	if errors.Is(err, ErrExists) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// verifyFile hashes a local file and compares it with the manifest's record.
+func verifyFile(path string, a Asset) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return err
+	}
+	if n != a.Size {
+		return fmt.Errorf("%w: asset %q (%s) is %d bytes, the manifest says %d", ErrVerify, a.Name, path, n, a.Size)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != a.SHA256 {
+		return fmt.Errorf("%w: asset %q (%s) has sha256 %s, the manifest says %s", ErrVerify, a.Name, path, got, a.SHA256)
+	}
+	return nil
+}
+
+// readSeeker lets a retry rewind the file under a progress wrapper.
+type readSeeker struct {
+	io.Reader
+	s io.Seeker
+}
+
+func (r readSeeker) Seek(off int64, whence int) (int64, error) { return r.s.Seek(off, whence) }
+
+type progressReader struct {
+	r     io.Reader
+	name  string
+	done  int64
+	total int64
+	fn    func(string, int64, int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	p.fn(p.name, p.done, p.total)
+	return n, err
+}

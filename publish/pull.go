@@ -1,0 +1,246 @@
+package publish
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"gocloud.dev/gcerrors"
+)
+
+// A pulled folder:
+//
+//	DIR/current -> releases/<release>      symlink, swapped atomically
+//	DIR/releases/<release>/manifest.json   the manifest, as stored
+//	DIR/releases/<release>/<asset file>    every asset, verified
+const (
+	CurrentLink = "current"
+	ReleasesDir = "releases"
+)
+
+// PullRequest asks for the release a channel names (or a given release).
+type PullRequest struct {
+	Bundle, Channel string
+	Release         string // optional: pull this release instead of the channel's
+	Dest            string
+	Keep            int // releases to keep in Dest, current included; default 3
+	Logger          *slog.Logger
+}
+
+// PullResult says what Pull did.
+type PullResult struct {
+	Release    string   `json:"release"`
+	Seq        int64    `json:"seq,omitempty"`
+	Path       string   `json:"path"`
+	Downloaded int64    `json:"bytes_downloaded"`
+	Reused     bool     `json:"reused"` // the release was already in Dest, re-verified
+	Previous   string   `json:"previous,omitempty"`
+	Removed    []string `json:"removed,omitempty"`
+}
+
+// Pull goes channel -> manifest -> blobs, checking a digest at each step,
+// into a fresh folder, then swaps DIR/current to it with one rename. Any
+// failure leaves DIR/current as it was.
+func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
+	log := req.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if req.Keep <= 0 {
+		req.Keep = 3
+	}
+	release, wantDigest, seq := req.Release, "", int64(0)
+	if release == "" {
+		head, err := s.Head(ctx, req.Bundle, req.Channel)
+		if err != nil {
+			return nil, err
+		}
+		if head == nil {
+			return nil, fmt.Errorf("channel %s of bundle %s has never been promoted: %w", req.Channel, req.Bundle, ErrNotFound)
+		}
+		release, wantDigest, seq = head.Release, head.ManifestSHA256, head.Seq
+	}
+	m, raw, err := s.readManifest(ctx, req.Bundle, release)
+	if err != nil {
+		return nil, err
+	}
+	digest := sha256Hex(raw)
+	if wantDigest != "" && digest != wantDigest {
+		return nil, fmt.Errorf("%w: manifest of release %s has sha256 %s, channel %s entry %d says %s", ErrVerify, release, digest, req.Channel, seq, wantDigest)
+	}
+	relDir := filepath.Join(req.Dest, ReleasesDir, release)
+	res := &PullResult{Release: release, Seq: seq, Path: relDir}
+	if err := verifyDir(ctx, relDir, m); err == nil {
+		res.Reused = true
+	} else {
+		n, err := download(ctx, s, m, raw, req.Dest)
+		if err != nil {
+			return nil, err
+		}
+		res.Downloaded = n
+	}
+	prev, err := swapCurrent(req.Dest, release)
+	if err != nil {
+		return nil, err
+	}
+	res.Previous = prev
+	res.Removed = prune(req.Dest, req.Keep, release)
+	log.Info("release swapped in", "bundle", req.Bundle, "release", release, "bytes", res.Downloaded, "previous", prev)
+	return res, nil
+}
+
+// download fetches every asset into a temporary folder, verifying each, and
+// renames the folder into place.
+func download(ctx context.Context, s *Store, m *Manifest, raw []byte, dest string) (int64, error) {
+	root := filepath.Join(dest, ReleasesDir)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return 0, err
+	}
+	tmp, err := os.MkdirTemp(root, ".partial-"+m.Release+"-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(tmp)
+	var total int64
+	for _, a := range m.Assets {
+		n, err := fetchBlob(ctx, s, a, filepath.Join(tmp, a.File))
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	if err := os.WriteFile(filepath.Join(tmp, StagedManifest), raw, 0o644); err != nil {
+		return 0, err
+	}
+	final := filepath.Join(root, m.Release)
+	_ = os.RemoveAll(final) // a stale, unverifiable copy
+	if err := os.Rename(tmp, final); err != nil {
+		return 0, err
+	}
+	return total, syncDir(root)
+}
+
+// fetchBlob streams one blob to path, refusing it unless size and sha256
+// match the manifest.
+func fetchBlob(ctx context.Context, s *Store, a Asset, path string) (int64, error) {
+	if err := s.hooks.op(ctx, "read "+blobKey(a.SHA256)); err != nil {
+		return 0, err
+	}
+	r, err := s.bucket.NewReader(ctx, blobKey(a.SHA256), nil)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return 0, fmt.Errorf("%w: asset %q: blob sha256 %s is missing from the store", ErrVerify, a.Name, a.SHA256)
+		}
+		return 0, fmt.Errorf("asset %q: %w", a.Name, err)
+	}
+	defer r.Close()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, a.Size+1))
+	if err != nil {
+		return 0, fmt.Errorf("asset %q: %w", a.Name, err)
+	}
+	if n != a.Size {
+		return 0, fmt.Errorf("%w: asset %q: blob is %d bytes, the manifest says %d", ErrVerify, a.Name, n, a.Size)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != a.SHA256 {
+		return 0, fmt.Errorf("%w: asset %q: blob has sha256 %s, the manifest says %s; the store is corrupt, pull keeps the current release", ErrVerify, a.Name, got, a.SHA256)
+	}
+	return n, f.Sync()
+}
+
+// verifyDir re-hashes a release folder already on disk.
+func verifyDir(ctx context.Context, dir string, m *Manifest) error {
+	if _, err := os.Stat(filepath.Join(dir, StagedManifest)); err != nil {
+		return err
+	}
+	for _, a := range m.Assets {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := verifyFile(filepath.Join(dir, a.File), a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// swapCurrent points DIR/current at releases/<release> with a rename, which
+// replaces the old link atomically. It returns the release served before.
+func swapCurrent(dest, release string) (string, error) {
+	link := filepath.Join(dest, CurrentLink)
+	prev := ""
+	if target, err := os.Readlink(link); err == nil {
+		prev = filepath.Base(target)
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(dest, ".current-"+hex.EncodeToString(rnd[:]))
+	if err := os.Symlink(filepath.Join(ReleasesDir, release), tmp); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("swap %s: %w", link, err)
+	}
+	now := time.Now()
+	_ = os.Chtimes(filepath.Join(dest, ReleasesDir, release), now, now)
+	return prev, syncDir(dest)
+}
+
+// prune keeps the keep most recently served releases, never the current one.
+func prune(dest string, keep int, current string) []string {
+	root := filepath.Join(dest, ReleasesDir)
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil
+	}
+	type rel struct {
+		name string
+		mod  time.Time
+	}
+	var rels []rel
+	for _, e := range ents {
+		if !e.IsDir() || e.Name()[0] == '.' || e.Name() == current {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		rels = append(rels, rel{e.Name(), info.ModTime()})
+	}
+	sort.Slice(rels, func(i, j int) bool { return rels[i].mod.After(rels[j].mod) })
+	var removed []string
+	for i, r := range rels {
+		if i < keep-1 {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(root, r.name)); err == nil {
+			removed = append(removed, r.name)
+		}
+	}
+	return removed
+}
+
+// Current reads the manifest of the release DIR/current serves.
+func Current(dest string) (*Staged, error) {
+	st, err := ReadStaged(filepath.Join(dest, CurrentLink))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s serves no release yet; run `lockstep pull` first: %w", dest, ErrNotFound)
+	}
+	return st, err
+}

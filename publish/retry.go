@@ -1,0 +1,106 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"gocloud.dev/gcerrors"
+)
+
+// transient reports whether err is worth retrying: the service said so, or S3
+// answered a conditional write with 409 ConditionalRequestConflict (which
+// gocloud reports as Unknown), meaning "another conditional write to this key
+// is in flight; try again".
+func transient(err error) bool {
+	if err == nil || errors.Is(err, ErrExists) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var coded interface{ ErrorCode() string }
+	if errors.As(err, &coded) && coded.ErrorCode() == "ConditionalRequestConflict" {
+		return true
+	}
+	switch gcerrors.Code(err) {
+	case gcerrors.ResourceExhausted, gcerrors.Internal:
+		return true
+	}
+	return false
+}
+
+const retryAttempts = 6
+
+// retryTransient runs fn until it succeeds, fails for good, or has tried
+// retryAttempts times, with jittered exponential backoff.
+func retryTransient(ctx context.Context, fn func() error) error {
+	delay := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if !transient(err) || attempt == retryAttempts {
+			return err
+		}
+		if err := sleep(ctx, jitter(delay)); err != nil {
+			return err
+		}
+		delay *= 2
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// opHooks is the crash-test hook: with LOCKSTEP_CRASH_AT_OP=N in the
+// environment, the process kills itself with SIGKILL just before its Nth
+// store operation, as a power cut would. Tests use it to prove that a crash at
+// any point leaves the store readable.
+type opHooks struct {
+	crashAt int64
+	n       atomic.Int64
+}
+
+func hooksFromEnv() *opHooks {
+	n, err := strconv.ParseInt(os.Getenv("LOCKSTEP_CRASH_AT_OP"), 10, 64)
+	if err != nil || n <= 0 {
+		return nil
+	}
+	return &opHooks{crashAt: n}
+}
+
+func (h *opHooks) op(ctx context.Context, _ string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if h == nil {
+		return nil
+	}
+	if h.n.Add(1) == h.crashAt {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
+	}
+	return nil
+}
+
+// Ops is how many store operations the process has made; with
+// LOCKSTEP_CRASH_AT_OP unset it is not counted and returns 0.
+func (s *Store) Ops() int64 {
+	if s.hooks == nil {
+		return 0
+	}
+	return s.hooks.n.Load()
+}
