@@ -110,6 +110,9 @@ func download(ctx context.Context, s *Store, m *Manifest, raw []byte, dest strin
 		return 0, err
 	}
 	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return 0, err
+	}
 	var total int64
 	for _, a := range m.Assets {
 		n, err := fetchBlob(ctx, s, a, filepath.Join(tmp, a.File))

@@ -1,0 +1,43 @@
+# lockstep: `make demo` runs the main job on the bundled Spark output;
+# `make test` installs and starts what the tests need, then runs them.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+BIN      := bin/lockstep
+DEMO     := .lockstep/demo
+LOCKSTEP := $(BIN) --store file://$(CURDIR)/$(DEMO)/store
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
+.PHONY: build test demo lint bench golden clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/lockstep
+
+# Real pyspark, pyarrow (and later MinIO, Kafka, rocksdb-tools) are cached
+# under .cache/ by scripts/testenv, which prints the time of each phase.
+test:
+	scripts/testenv test
+
+# build -> publish -> promote (run), then pull -> query, on a local store.
+demo: build
+	@echo "== lockstep run: build the places bundle from testdata/places (real Spark output), publish, promote"
+	@$(LOCKSTEP) run --spec testdata/demo.yaml --stage $(DEMO)/stage --reason "make demo"
+	@echo "== lockstep pull: fetch what production serves into $(DEMO)/serve, verify every byte, swap it in"
+	@$(LOCKSTEP) pull --bundle places --channel production --dest $(DEMO)/serve
+	@echo "== lockstep query: the pulled Arrow file"
+	@$(LOCKSTEP) query --dest $(DEMO)/serve --limit 5 places
+	@echo "== lockstep ls"
+	@$(LOCKSTEP) ls
+
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+golden:
+	$(GO) test ./... -run Golden -update
+
+clean:
+	rm -rf bin .lockstep

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+)
+
+func newApp() *cli.App {
+	bundleFlag := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name (may be omitted when the spec has one bundle)"}
+	specFlag := &cli.StringFlag{Name: "spec", Aliases: []string{"s"}, Usage: "bundle spec `FILE` (YAML)", Value: "lockstep.yaml", EnvVars: []string{"LOCKSTEP_SPEC"}}
+	stageFlag := &cli.StringFlag{Name: "stage", Usage: "`DIR` for staged releases", Value: ".lockstep/stage"}
+	channelFlag := &cli.StringFlag{Name: "channel", Aliases: []string{"c"}, Usage: "channel `NAME`", Value: "production"}
+	reasonFlag := &cli.StringFlag{Name: "reason", Usage: "why, recorded in the channel log"}
+	needBundle := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name", Required: true}
+	output := &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "text or json", Value: "text"}
+	return &cli.App{
+		Name:                 "lockstep",
+		Usage:                "build server data from Spark output, publish it as immutable releases, move channels, pull",
+		Version:              version,
+		EnableBashCompletion: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "store", Usage: "release store `URL` (file://, s3://, gs://, azblob://, mem://)", Value: "file://./.lockstep/store", EnvVars: []string{"LOCKSTEP_STORE"}},
+			&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text", EnvVars: []string{"LOCKSTEP_LOG_FORMAT"}},
+			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "warn", EnvVars: []string{"LOCKSTEP_LOG_LEVEL"}},
+		},
+		Commands: []*cli.Command{
+			{
+				Name: "build", Usage: "build a bundle into a staged release folder (writes nothing to the store)",
+				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, output},
+				Action: func(c *cli.Context) error { return runBuild(c) },
+			},
+			{
+				Name: "publish", Usage: "publish a staged release folder, or build and publish a bundle (no channel moves)",
+				ArgsUsage: "[STAGED_DIR]",
+				Flags:     []cli.Flag{specFlag, bundleFlag, stageFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}},
+				Action:    func(c *cli.Context) error { return runPublish(c) },
+			},
+			{
+				Name: "promote", Usage: "point a channel at a published release",
+				Flags: []cli.Flag{needBundle, channelFlag, reasonFlag, output,
+					&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Required: true, Usage: "release `ID`"},
+					&cli.Int64Flag{Name: "expect-head", Value: -1, Usage: "fail with exit 4 unless the channel's newest entry is `SEQ` (0: never promoted)"},
+					&cli.BoolFlag{Name: "retry-on-conflict", Usage: "when another writer moves the channel first, try again on top of it"},
+				},
+				Action: func(c *cli.Context) error { return runPromote(c) },
+			},
+			{
+				Name: "run", Usage: "build, publish and promote a bundle: what cron, Airflow and CI call",
+				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}},
+				Action: func(c *cli.Context) error { return runRun(c) },
+			},
+			{
+				Name: "pull", Usage: "download the release a channel names, verify every byte, and swap it in",
+				Flags: []cli.Flag{needBundle, channelFlag, output,
+					&cli.StringFlag{Name: "dest", Aliases: []string{"d"}, Required: true, Usage: "serving `DIR`: DIR/current points at the release"},
+					&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "pull this release instead of the channel's"},
+					&cli.IntFlag{Name: "keep", Value: 3, Usage: "releases kept in DIR, current included"},
+				},
+				Action: func(c *cli.Context) error { return runPull(c) },
+			},
+			{
+				Name: "ls", Usage: "list bundles, releases, and what each channel serves",
+				Flags:  []cli.Flag{bundleFlag, output},
+				Action: func(c *cli.Context) error { return runLs(c) },
+			},
+			{
+				Name: "show", Usage: "show a release's manifest", ArgsUsage: "RELEASE",
+				Flags:  []cli.Flag{needBundle, output},
+				Action: func(c *cli.Context) error { return runShow(c) },
+			},
+			{
+				Name: "history", Usage: "show a channel's log, oldest first",
+				Flags:  []cli.Flag{needBundle, channelFlag, output},
+				Action: func(c *cli.Context) error { return runHistory(c) },
+			},
+			{
+				Name: "query", Usage: "read an asset of a pulled release (--dest) or a published one (--bundle, --release)",
+				ArgsUsage: "ASSET [KEY|PREFIX|IP]",
+				Flags: []cli.Flag{bundleFlag, output,
+					&cli.StringFlag{Name: "dest", Aliases: []string{"d"}, Usage: "serving `DIR` of a pulled release"},
+					&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "published release `ID`"},
+					&cli.IntFlag{Name: "limit", Value: 5, Usage: "rows to show"},
+				},
+				Action: func(c *cli.Context) error { return runQuery(c) },
+			},
+			{
+				Name: "version", Usage: "print the lockstep version",
+				Action: func(c *cli.Context) error { _, err := c.App.Writer.Write([]byte(version + "\n")); return err },
+			},
+		},
+	}
+}

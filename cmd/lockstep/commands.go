@@ -1,0 +1,391 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lockstep-data/lockstep/formats"
+	"github.com/lockstep-data/lockstep/formats/all"
+	"github.com/lockstep-data/lockstep/pipeline"
+	"github.com/lockstep-data/lockstep/publish"
+)
+
+// env is what every command gets from the global flags.
+type env struct {
+	ctx    context.Context
+	log    *slog.Logger
+	store  *publish.Store
+	reg    *formats.Registry
+	out    *printer
+	closer func()
+}
+
+func setup(c *cli.Context) (*env, error) {
+	log, err := newLogger(c)
+	if err != nil {
+		return nil, err
+	}
+	out, err := newPrinter(c)
+	if err != nil {
+		return nil, err
+	}
+	s, err := publish.Open(c.Context, c.String("store"))
+	if err != nil {
+		return nil, err
+	}
+	return &env{ctx: c.Context, log: log, store: s, reg: all.Registry(), out: out, closer: func() { s.Close() }}, nil
+}
+
+func (e *env) builder(c *cli.Context) *pipeline.Builder {
+	return &pipeline.Builder{
+		Store: e.store, Registry: e.reg, Version: version,
+		StageDir: c.String("stage"), Logger: e.log,
+	}
+}
+
+func (e *env) bundle(c *cli.Context) (*pipeline.Bundle, error) {
+	spec, err := pipeline.LoadSpec(c.String("spec"), e.reg)
+	if err != nil {
+		return nil, err
+	}
+	return spec.Bundle(c.String("bundle"))
+}
+
+func runBuild(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer e.closer()
+	b, err := e.bundle(c)
+	if err != nil {
+		return err
+	}
+	res, err := e.builder(c).Build(e.ctx, b)
+	if err != nil {
+		return err
+	}
+	return e.out.print(res, func(w *tw) {
+		if res.Unchanged {
+			w.line("unchanged: bundle %s, release %s already has these inputs (fingerprint %.12s)", res.Bundle, res.Release, res.Fingerprint)
+			return
+		}
+		w.line("built %s release %s in %s", res.Bundle, res.Release, res.Dir)
+		assetTable(w, res.Assets)
+	})
+}
+
+func runPublish(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer e.closer()
+	var st *publish.Staged
+	if dir := c.Args().First(); dir != "" {
+		if st, err = publish.ReadStaged(dir); err != nil {
+			return err
+		}
+	} else {
+		b, err := e.bundle(c)
+		if err != nil {
+			return err
+		}
+		built, err := e.builder(c).Build(e.ctx, b)
+		if err != nil {
+			return err
+		}
+		if built.Unchanged {
+			res := &publish.PublishResult{Release: built.Release, Unchanged: true}
+			return e.out.print(res, func(w *tw) { w.line("unchanged: release %s already has these inputs", res.Release) })
+		}
+		st = built.Staged
+	}
+	res, err := publish.Publish(e.ctx, e.store, st, publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log})
+	if err != nil {
+		return err
+	}
+	return e.out.print(res, func(w *tw) {
+		if res.Unchanged {
+			w.line("unchanged: release %s already has these inputs", res.Release)
+			return
+		}
+		w.line("published %s: %d blobs uploaded (%s), %d already in the store (%s)",
+			res.Release, res.BlobsUploaded, bytesText(res.BytesUploaded), res.BlobsSkipped, bytesText(res.BytesSkipped))
+	})
+}
+
+func runPromote(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer e.closer()
+	ent, err := publish.Promote(e.ctx, e.store, publish.PromoteRequest{
+		Bundle: c.String("bundle"), Channel: c.String("channel"), Release: c.String("release"),
+		Reason: c.String("reason"), ExpectHead: c.Int64("expect-head"), RetryOnConflict: c.Bool("retry-on-conflict"),
+	})
+	if err != nil {
+		return err
+	}
+	return e.out.print(ent, func(w *tw) {
+		w.line("%s/%s #%d -> %s (was %s)", ent.Bundle, ent.Channel, ent.Seq, ent.Release, orNone(ent.Previous))
+	})
+}
+
+func runRun(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer e.closer()
+	b, err := e.bundle(c)
+	if err != nil {
+		return err
+	}
+	res, err := pipeline.Run(e.ctx, e.builder(c), b, pipeline.RunOptions{
+		Publish: publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log},
+		Reason:  c.String("reason"), Logger: e.log,
+	})
+	if err != nil {
+		return err
+	}
+	return e.out.print(res, func(w *tw) {
+		switch {
+		case res.Status == "published":
+			w.line("published %s release %s (%s uploaded, %s already in the store)", res.Bundle, res.Release, bytesText(res.BytesUploaded), bytesText(res.BytesSkipped))
+		default:
+			w.line("unchanged: %s release %s already has these inputs", res.Bundle, res.Release)
+		}
+		if res.Promoted {
+			w.line("promoted %s/%s #%d -> %s", res.Bundle, res.Channel, res.Seq, res.Release)
+		} else {
+			w.line("channel %s not moved", res.Channel)
+		}
+	})
+}
+
+func runPull(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer e.closer()
+	res, err := publish.Pull(e.ctx, e.store, publish.PullRequest{
+		Bundle: c.String("bundle"), Channel: c.String("channel"), Release: c.String("release"),
+		Dest: c.String("dest"), Keep: c.Int("keep"), Logger: e.log,
+	})
+	if err != nil {
+		return err
+	}
+	return e.out.print(res, func(w *tw) {
+		how := fmt.Sprintf("downloaded and verified %s", bytesText(res.Downloaded))
+		if res.Reused {
+			how = "already on disk, re-verified"
+		}
+		w.line("pulled %s: %s", res.Release, how)
+		w.line("%s/current -> %s (was %s)", strings.TrimSuffix(c.String("dest"), "/"), res.Path, orNone(res.Previous))
+	})
+}
+
+type lsBundle struct {
+	Bundle   string            `json:"bundle"`
+	Releases []string          `json:"releases"`
+	Channels map[string]lsHead `json:"channels"`
+}
+
+type lsHead struct {
+	Release string    `json:"release"`
+	Seq     int64     `json:"seq"`
+	Time    time.Time `json:"time"`
+}
+
+func runLs(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer e.closer()
+	names := []string{c.String("bundle")}
+	if names[0] == "" {
+		if names, err = e.store.Bundles(e.ctx); err != nil {
+			return err
+		}
+	}
+	var out []lsBundle
+	for _, name := range names {
+		rels, err := e.store.Releases(e.ctx, name)
+		if err != nil {
+			return err
+		}
+		chans, err := e.store.Channels(e.ctx, name)
+		if err != nil {
+			return err
+		}
+		b := lsBundle{Bundle: name, Releases: rels, Channels: map[string]lsHead{}}
+		for _, ch := range chans {
+			head, err := e.store.Head(e.ctx, name, ch)
+			if err != nil {
+				return err
+			}
+			if head != nil {
+				b.Channels[ch] = lsHead{head.Release, head.Seq, head.Time}
+			}
+		}
+		out = append(out, b)
+	}
+	return e.out.print(out, func(w *tw) {
+		if len(out) == 0 {
+			w.line("the store at %s is empty", e.store.URL())
+		}
+		for _, b := range out {
+			w.line("bundle %s: %d releases", b.Bundle, len(b.Releases))
+			for _, r := range b.Releases {
+				var serving []string
+				for ch, h := range b.Channels {
+					if h.Release == r {
+						serving = append(serving, ch)
+					}
+				}
+				mark := ""
+				if len(serving) > 0 {
+					mark = "  <- " + strings.Join(serving, ", ")
+				}
+				w.line("  %s%s", r, mark)
+			}
+		}
+	})
+}
+
+func runShow(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer e.closer()
+	rel := c.Args().First()
+	if rel == "" {
+		return fmt.Errorf("%w: show needs a RELEASE; `lockstep ls` lists them", errUsage)
+	}
+	m, digest, err := e.store.ReadManifest(e.ctx, c.String("bundle"), rel)
+	if err != nil {
+		return err
+	}
+	return e.out.print(m, func(w *tw) {
+		w.line("release    %s", m.Release)
+		w.line("bundle     %s", m.Bundle)
+		w.line("created    %s by lockstep %s", m.Created.Format(time.RFC3339), m.LockstepVersion)
+		w.line("manifest   sha256 %s", digest)
+		w.line("parent     %s", orNone(m.Parent))
+		if m.Requires != nil {
+			w.line("requires   server %s", m.Requires.Server)
+		}
+		for _, in := range m.Inputs {
+			w.line("input      %s: %s, %d files, %d rows, Spark %s", in.Name, in.URL, len(in.Files), in.Rows, orNone(in.SparkVersion))
+		}
+		assetTable(w, m.Assets)
+	})
+}
+
+func runHistory(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer e.closer()
+	hist, err := e.store.History(e.ctx, c.String("bundle"), c.String("channel"))
+	if err != nil {
+		return err
+	}
+	return e.out.print(hist, func(w *tw) {
+		for _, h := range hist {
+			w.line("#%d\t%s\t%s\t%s\t%s\t%s", h.Seq, h.Time.Format(time.RFC3339), h.Action, h.Release, h.Who, h.Reason)
+		}
+	})
+}
+
+func runQuery(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer e.closer()
+	if c.NArg() == 0 {
+		return fmt.Errorf("%w: query needs an ASSET name", errUsage)
+	}
+	var (
+		m    *publish.Manifest
+		file *os.File
+	)
+	assetName := c.Args().First()
+	switch {
+	case c.String("dest") != "":
+		st, err := publish.Current(c.String("dest"))
+		if err != nil {
+			return err
+		}
+		m = st.Manifest
+		a, err := m.Asset(assetName)
+		if err != nil {
+			return err
+		}
+		if file, err = os.Open(st.Dir + "/" + a.File); err != nil {
+			return err
+		}
+	case c.String("release") != "" && c.String("bundle") != "":
+		if m, _, err = e.store.ReadManifest(e.ctx, c.String("bundle"), c.String("release")); err != nil {
+			return err
+		}
+		a, err := m.Asset(assetName)
+		if err != nil {
+			return err
+		}
+		if file, err = e.store.FetchAsset(e.ctx, *a, ""); err != nil {
+			return err
+		}
+		defer os.Remove(file.Name())
+	default:
+		return fmt.Errorf("%w: query reads a pulled release (--dest DIR) or a published one (--bundle B --release R)", errUsage)
+	}
+	defer file.Close()
+	a, _ := m.Asset(assetName)
+	f, err := e.reg.Lookup(a.Format)
+	if err != nil {
+		return err
+	}
+	rd, err := f.Open(file, a.Size)
+	if err != nil {
+		return fmt.Errorf("asset %q: %w", a.Name, err)
+	}
+	defer rd.Close()
+	res, err := rd.Query(e.ctx, c.Args().Tail(), c.Int("limit"))
+	if err != nil {
+		return err
+	}
+	type queryOut struct {
+		Release string          `json:"release"`
+		Asset   string          `json:"asset"`
+		Format  string          `json:"format"`
+		Rows    int64           `json:"rows"`
+		Info    map[string]any  `json:"info"`
+		Result  *formats.Result `json:"result"`
+	}
+	out := queryOut{m.Release, a.Name, a.Format, rd.Rows(), rd.Describe(), res}
+	return e.out.print(out, func(w *tw) {
+		w.line("%s %s (%s): %d rows", m.Release, a.Name, a.Format, rd.Rows())
+		resultTable(w, res)
+	})
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

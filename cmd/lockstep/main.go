@@ -1,0 +1,101 @@
+// Command lockstep builds server data from Spark output, seals it as an
+// immutable release, publishes it to blob storage, moves release channels,
+// and pulls releases onto server boxes.
+//
+// This package is the CLI only: flags to options, one call into the library,
+// signals and exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	// Blob drivers: library code takes a *blob.Bucket; only main links drivers.
+	_ "gocloud.dev/blob/azureblob"
+	_ "gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/gcsblob"
+	_ "gocloud.dev/blob/memblob"
+	_ "gocloud.dev/blob/s3blob"
+
+	"github.com/lockstep-data/lockstep/formats"
+	"github.com/lockstep-data/lockstep/pipeline"
+	"github.com/lockstep-data/lockstep/pipeline/reader"
+	"github.com/lockstep-data/lockstep/publish"
+)
+
+// version is set at build time: -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes, one table for every command (DESIGN.md).
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitGate        = 3
+	exitConflict    = 4
+	exitVerify      = 5
+	exitInterrupted = 130
+)
+
+// errUsage marks a command line that cannot work.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newApp().RunContext(ctx, os.Args)
+	code := exitCode(ctx, err)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lockstep:", err)
+	}
+	os.Exit(code)
+}
+
+// exitCode maps an error to the exit-code table, in one place.
+func exitCode(ctx context.Context, err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		return exitInterrupted
+	case errors.Is(err, errUsage), errors.Is(err, pipeline.ErrSpec),
+		errors.Is(err, formats.ErrUnknownFormat), errors.Is(err, formats.ErrBadOption),
+		errors.Is(err, publish.ErrBadName), errors.Is(err, publish.ErrBadURL):
+		return exitUsage
+	case errors.Is(err, pipeline.ErrGateFailed):
+		return exitGate
+	case errors.Is(err, publish.ErrConflict):
+		return exitConflict
+	case errors.Is(err, publish.ErrVerify), errors.Is(err, publish.ErrReleaseExists):
+		return exitVerify
+	case errors.Is(err, reader.ErrCorrupt):
+		return exitError
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return exitError
+}
+
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: use debug, info, warn or error", errUsage, c.String("log-level"))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.String("log-format") {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("%w: --log-format %q: use text or json", errUsage, c.String("log-format"))
+}

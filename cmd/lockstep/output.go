@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lockstep-data/lockstep/formats"
+	"github.com/lockstep-data/lockstep/publish"
+)
+
+// printer writes a command's result: JSON for scripts, lines for people.
+type printer struct {
+	json bool
+	w    io.Writer
+}
+
+func newPrinter(c *cli.Context) (*printer, error) {
+	switch c.String("output") {
+	case "", "text":
+		return &printer{w: os.Stdout}, nil
+	case "json":
+		return &printer{json: true, w: os.Stdout}, nil
+	}
+	return nil, fmt.Errorf("%w: --output %q: use text or json", errUsage, c.String("output"))
+}
+
+func (p *printer) print(v any, text func(*tw)) error {
+	if p.json {
+		enc := json.NewEncoder(p.w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	w := &tw{tabwriter.NewWriter(p.w, 2, 4, 2, ' ', 0)}
+	text(w)
+	return w.Flush()
+}
+
+type tw struct{ *tabwriter.Writer }
+
+func (w *tw) line(format string, args ...any) {
+	fmt.Fprintf(w, format+"\n", args...)
+}
+
+func assetTable(w *tw, assets []publish.Asset) {
+	w.line("  ASSET\tFORMAT\tROWS\tSIZE\tSHA256")
+	for _, a := range assets {
+		w.line("  %s\t%s\t%d\t%s\t%.12s", a.File, a.Format, a.Rows, bytesText(a.Size), a.SHA256)
+	}
+}
+
+func resultTable(w *tw, r *formats.Result) {
+	w.line("  %s", strings.Join(r.Columns, "\t"))
+	for _, row := range r.Rows {
+		cells := make([]string, len(row))
+		for i, v := range row {
+			cells[i] = cell(v)
+		}
+		w.line("  %s", strings.Join(cells, "\t"))
+	}
+}
+
+func cell(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return x
+	case []byte:
+		return fmt.Sprintf("%x", x)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+func bytesText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

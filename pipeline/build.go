@@ -1,0 +1,307 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/lockstep-data/lockstep/formats"
+	"github.com/lockstep-data/lockstep/publish"
+)
+
+// Builder turns a bundle's inputs into a sealed, staged release.
+type Builder struct {
+	Store    *publish.Store // consulted for the fingerprint and the parent release
+	Registry *formats.Registry
+	Version  string // lockstep version, part of the fingerprint
+	StageDir string // where staged releases are written
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// BuildResult says what Build did.
+type BuildResult struct {
+	Bundle      string          `json:"bundle"`
+	Release     string          `json:"release"`
+	Fingerprint string          `json:"fingerprint"`
+	Unchanged   bool            `json:"unchanged"` // the store already has this build
+	Dir         string          `json:"dir,omitempty"`
+	Assets      []publish.Asset `json:"assets,omitempty"`
+	Staged      *publish.Staged `json:"-"`
+}
+
+func (b *Builder) log() *slog.Logger {
+	if b.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return b.Logger
+}
+
+func (b *Builder) now() time.Time {
+	if b.Now == nil {
+		return time.Now().UTC()
+	}
+	return b.Now().UTC()
+}
+
+// Build resolves the bundle's inputs, and unless the store already holds a
+// release with the same fingerprint, writes every asset and seals them with
+// a manifest in a staging folder. Nothing is written to the store.
+func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, error) {
+	srcs, err := b.resolve(ctx, bundle)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, s := range srcs {
+			s.Close()
+		}
+	}()
+	fp := fingerprint(b.Version, bundle, srcs)
+	res := &BuildResult{Bundle: bundle.Name, Fingerprint: fp}
+	if b.Store != nil {
+		rel, err := b.Store.LookupBuild(ctx, bundle.Name, fp)
+		switch {
+		case err == nil:
+			res.Release, res.Unchanged = rel, true
+			b.log().Info("build unchanged", "bundle", bundle.Name, "release", rel, "fingerprint", fp)
+			return res, nil
+		case !errors.Is(err, publish.ErrNotFound):
+			return nil, err
+		}
+	}
+	created := b.now().Truncate(time.Second)
+	res.Release = created.Format("20060102T150405Z") + "-" + fp[:8]
+	m := &publish.Manifest{
+		Schema: publish.ManifestSchema, Bundle: bundle.Name, Release: res.Release,
+		Created: created, LockstepVersion: b.Version, SpecDigest: bundle.Digest,
+		Fingerprint: fp, Checks: []publish.Check{},
+	}
+	if bundle.Requires != nil && bundle.Requires.Server != "" {
+		m.Requires = &publish.Requires{Server: bundle.Requires.Server}
+	}
+	if b.Store != nil {
+		if head, err := b.Store.Head(ctx, bundle.Name, bundle.Channel); err == nil && head != nil {
+			m.Parent = head.Release
+		}
+	}
+	stage := filepath.Join(b.StageDir, bundle.Name)
+	if err := os.MkdirAll(stage, 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(stage, ".partial-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	for _, src := range srcs {
+		in, assets, err := b.writeInput(ctx, bundle, src, tmp)
+		if err != nil {
+			return nil, err
+		}
+		m.Inputs = append(m.Inputs, in)
+		m.Assets = append(m.Assets, assets...)
+	}
+	sortAssets(m.Assets)
+	data, err := m.Encode()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, publish.StagedManifest), data, 0o644); err != nil {
+		return nil, err
+	}
+	final := filepath.Join(stage, res.Release)
+	_ = os.RemoveAll(final)
+	if err := os.Rename(tmp, final); err != nil {
+		return nil, err
+	}
+	res.Dir, res.Assets = final, m.Assets
+	res.Staged = &publish.Staged{Dir: final, Manifest: m}
+	b.log().Info("release sealed", "bundle", bundle.Name, "release", res.Release, "assets", len(m.Assets), "dir", final)
+	return res, nil
+}
+
+func (b *Builder) resolve(ctx context.Context, bundle *Bundle) ([]*Source, error) {
+	var srcs []*Source
+	for _, name := range sortedKeys(bundle.Inputs) {
+		in := bundle.Inputs[name]
+		require := in.RequireSuccess == nil || *in.RequireSuccess
+		src, skipped, err := Discover(ctx, name, bundle.InputURL(name), require)
+		if err != nil {
+			for _, s := range srcs {
+				s.Close()
+			}
+			return nil, err
+		}
+		b.log().Info("input resolved", "bundle", bundle.Name, "input", name, "files", len(src.Files), "skipped", len(skipped))
+		srcs = append(srcs, src)
+	}
+	return srcs, nil
+}
+
+// fingerprint covers the lockstep version, the bundle's own spec section,
+// and every input file's path, size and checksum (invariant 4).
+func fingerprint(version string, bundle *Bundle, srcs []*Source) string {
+	type input struct {
+		Name  string              `json:"name"`
+		Files []publish.InputFile `json:"files"`
+	}
+	doc := struct {
+		Version string  `json:"lockstep_version"`
+		Spec    string  `json:"spec_digest"`
+		Inputs  []input `json:"inputs"`
+	}{Version: version, Spec: bundle.Digest}
+	for _, s := range srcs {
+		doc.Inputs = append(doc.Inputs, input{s.Name, s.Files})
+	}
+	data, _ := json.Marshal(doc)
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// writeInput reads one input once and feeds every asset built from it.
+func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, dir string) (publish.Input, []publish.Asset, error) {
+	in := publish.Input{Name: src.Name, URL: src.URL, Files: src.Files}
+	schema, err := src.Schema(ctx)
+	if err != nil {
+		return in, nil, err
+	}
+	var sinks []*sink
+	defer func() {
+		for _, s := range sinks {
+			s.abort()
+		}
+	}()
+	for _, name := range sortedKeys(bundle.Assets) {
+		spec := bundle.Assets[name]
+		if spec.Input != src.Name {
+			continue
+		}
+		s, err := b.newSink(name, spec, bundle.configs[name], schema, dir)
+		if err != nil {
+			return in, nil, err
+		}
+		sinks = append(sinks, s)
+	}
+	if len(sinks) == 0 {
+		return in, nil, nil
+	}
+	start := time.Now()
+	rows, spark, err := src.Scan(ctx, schema, func(rec arrow.RecordBatch) error {
+		for _, s := range sinks {
+			if err := s.w.Write(ctx, rec); err != nil {
+				return fmt.Errorf("asset %q: %w", s.asset.Name, err)
+			}
+			s.asset.Rows += rec.NumRows()
+		}
+		return nil
+	})
+	if err != nil {
+		return in, nil, err
+	}
+	in.Rows, in.SparkVersion = rows, spark
+	var assets []publish.Asset
+	for _, s := range sinks {
+		if err := s.finish(ctx); err != nil {
+			return in, nil, fmt.Errorf("asset %q: %w", s.asset.Name, err)
+		}
+		assets = append(assets, s.asset)
+		b.log().Info("asset sealed", "asset", s.asset.Name, "format", s.asset.Format, "rows", s.asset.Rows, "bytes", s.asset.Size, "sha256", s.asset.SHA256)
+	}
+	sinks = nil
+	b.log().Info("input read", "input", src.Name, "rows", rows, "seconds", time.Since(start).Seconds())
+	return in, assets, nil
+}
+
+// sink is one asset being written: the format's writer over a staging file,
+// with the hashing and counting the pipeline owns.
+type sink struct {
+	asset publish.Asset
+	w     formats.Writer
+	f     *os.File
+	buf   *bufio.Writer
+	hash  hash.Hash
+	count *countWriter
+	done  bool
+}
+
+func (b *Builder) newSink(name string, spec *AssetSpec, cfg formats.Config, schema *arrow.Schema, dir string) (*sink, error) {
+	f, err := b.Registry.Lookup(spec.Format)
+	if err != nil {
+		return nil, err
+	}
+	info := f.Info()
+	file, err := os.Create(filepath.Join(dir, name+info.Ext))
+	if err != nil {
+		return nil, err
+	}
+	s := &sink{
+		asset: publish.Asset{
+			Name: name, File: name + info.Ext, Format: info.Name, FormatVersion: info.Version,
+			MediaType: info.MediaType, Options: cfg.Options(),
+		},
+		f: file, hash: sha256.New(), count: &countWriter{},
+	}
+	s.buf = bufio.NewWriterSize(io.MultiWriter(file, s.hash, s.count), 1<<20)
+	w, err := cfg.NewWriter(s.buf, schema)
+	if err != nil {
+		file.Close()
+		return nil, fmt.Errorf("asset %q: %w", name, err)
+	}
+	s.w = w
+	s.asset.Schema = schema.String()
+	return s, nil
+}
+
+func (s *sink) finish(ctx context.Context) error {
+	if err := s.w.Close(ctx); err != nil {
+		return err
+	}
+	s.done = true
+	if err := s.buf.Flush(); err != nil {
+		return err
+	}
+	if err := s.f.Sync(); err != nil {
+		return err
+	}
+	if err := s.f.Close(); err != nil {
+		return err
+	}
+	s.asset.Size = s.count.n
+	s.asset.SHA256 = hex.EncodeToString(s.hash.Sum(nil))
+	return nil
+}
+
+func (s *sink) abort() {
+	if !s.done {
+		s.w.Abort()
+	}
+	s.f.Close()
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+func sortAssets(as []publish.Asset) {
+	for i := 1; i < len(as); i++ {
+		for j := i; j > 0 && as[j].Name < as[j-1].Name; j-- {
+			as[j], as[j-1] = as[j-1], as[j]
+		}
+	}
+}

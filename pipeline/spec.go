@@ -1,0 +1,280 @@
+package pipeline
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lockstep-data/lockstep/formats"
+	"github.com/lockstep-data/lockstep/publish"
+)
+
+// Spec is the bundle spec file:
+//
+//	bundles:
+//	  places:                       # bundle name
+//	    channel: production         # channel that `run` promotes to
+//	    requires: {server: ">=1.4"} # optional: server versions that can load it
+//	    inputs:
+//	      places:                   # input name
+//	        url: ../testdata/places # Spark output folder; relative paths are from the spec's folder
+//	        require_success: true   # default true: refuse output without _SUCCESS
+//	    assets:
+//	      places:                   # asset name; the pulled file is <name><format extension>
+//	        format: arrow
+//	        input: places
+//	        options: {compression: zstd}
+type Spec struct {
+	Path    string
+	Bundles map[string]*Bundle
+}
+
+// Bundle is one section of the spec: what to build, from what, for which channel.
+type Bundle struct {
+	Name     string                `yaml:"-" json:"-"`
+	Channel  string                `yaml:"channel" json:"channel"`
+	Requires *Requires             `yaml:"requires" json:"requires,omitempty"`
+	Inputs   map[string]*InputSpec `yaml:"inputs" json:"inputs"`
+	Assets   map[string]*AssetSpec `yaml:"assets" json:"assets"`
+
+	// Digest is the sha256 of the bundle's own section, in canonical JSON.
+	Digest string `yaml:"-" json:"-"`
+	// dir resolves relative input paths.
+	dir string
+	// configs holds each asset's validated format options.
+	configs map[string]formats.Config
+}
+
+// Requires names the server versions that can load the bundle's releases.
+type Requires struct {
+	Server string `yaml:"server" json:"server,omitempty"`
+}
+
+// InputSpec is a Spark output folder on any blob URL.
+type InputSpec struct {
+	URL            string `yaml:"url" json:"url"`
+	RequireSuccess *bool  `yaml:"require_success" json:"require_success,omitempty"`
+}
+
+// AssetSpec is one asset of a bundle.
+type AssetSpec struct {
+	Format  string         `yaml:"format" json:"format"`
+	Input   string         `yaml:"input" json:"input"`
+	Options map[string]any `yaml:"options" json:"options,omitempty"`
+}
+
+type specFile struct {
+	Bundles map[string]*Bundle `yaml:"bundles"`
+}
+
+// DefaultChannel is where `run` promotes when a bundle names no channel.
+const DefaultChannel = "production"
+
+// LoadSpec reads and validates a spec file against the format registry.
+func LoadSpec(path string, reg *formats.Registry) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSpec, err)
+	}
+	return ParseSpec(path, data, reg)
+}
+
+// ParseSpec parses spec bytes; path names the file in errors and anchors
+// relative input paths.
+func ParseSpec(path string, data []byte, reg *formats.Registry) (*Spec, error) {
+	var f specFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, yamlError(path, err)
+	}
+	var root yaml.Node
+	_ = yaml.Unmarshal(data, &root)
+	if len(f.Bundles) == 0 {
+		return nil, fmt.Errorf("%w: %s: no bundles (the file needs a top-level `bundles:` map)", ErrSpec, path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSpec, err)
+	}
+	s := &Spec{Path: path, Bundles: f.Bundles}
+	for name, b := range f.Bundles {
+		at := func(keys ...string) string {
+			return fmt.Sprintf("%s:%d", path, lineOf(&root, append([]string{"bundles", name}, keys...)...))
+		}
+		if b == nil {
+			return nil, fmt.Errorf("%w: %s: bundle %q is empty", ErrSpec, at(), name)
+		}
+		b.Name, b.dir = name, filepath.Dir(abs)
+		if err := b.validate(reg, at); err != nil {
+			return nil, err
+		}
+		canon, _ := json.Marshal(b)
+		sum := sha256.Sum256(canon)
+		b.Digest = hex.EncodeToString(sum[:])
+	}
+	return s, nil
+}
+
+func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) error {
+	bad := func(where, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: bundle %q: %s", ErrSpec, where, b.Name, fmt.Sprintf(format, args...))
+	}
+	if err := publish.CheckName("bundle", b.Name); err != nil {
+		return bad(at(), "%v", err)
+	}
+	if b.Channel == "" {
+		b.Channel = DefaultChannel
+	}
+	if err := publish.CheckName("channel", b.Channel); err != nil {
+		return bad(at("channel"), "%v", err)
+	}
+	if len(b.Inputs) == 0 {
+		return bad(at(), "no inputs: add `inputs:` with at least one Spark output URL")
+	}
+	if len(b.Assets) == 0 {
+		return bad(at(), "no assets: add `assets:` naming a format and an input")
+	}
+	for name, in := range b.Inputs {
+		if in == nil || in.URL == "" {
+			return bad(at("inputs", name), "input %q has no url", name)
+		}
+		if _, err := publish.ParseLocation(in.URL); err != nil {
+			return bad(at("inputs", name, "url"), "input %q: %v", name, err)
+		}
+	}
+	b.configs = map[string]formats.Config{}
+	for name, a := range b.Assets {
+		if err := publish.CheckName("asset", name); err != nil {
+			return bad(at("assets", name), "%v", err)
+		}
+		if a == nil || a.Format == "" {
+			return bad(at("assets", name), "asset %q has no format (valid: %s)", name, strings.Join(reg.Names(), ", "))
+		}
+		f, err := reg.Lookup(a.Format)
+		if err != nil {
+			return bad(at("assets", name, "format"), "asset %q: %v", name, err)
+		}
+		if _, ok := b.Inputs[a.Input]; !ok {
+			return bad(at("assets", name, "input"), "asset %q reads input %q, which the bundle does not define (inputs: %s)", name, a.Input, strings.Join(sortedKeys(b.Inputs), ", "))
+		}
+		cfg, err := f.Configure(a.Options)
+		if err != nil {
+			return bad(at("assets", name, "options"), "asset %q: %v", name, err)
+		}
+		b.configs[name] = cfg
+	}
+	return nil
+}
+
+// Bundle returns the named bundle; with name "" and a single bundle, that one.
+func (s *Spec) Bundle(name string) (*Bundle, error) {
+	if name == "" {
+		if len(s.Bundles) == 1 {
+			for _, b := range s.Bundles {
+				return b, nil
+			}
+		}
+		return nil, fmt.Errorf("%w: %s has %d bundles; choose one with --bundle (%s)", ErrSpec, s.Path, len(s.Bundles), strings.Join(s.Names(), ", "))
+	}
+	b, ok := s.Bundles[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s has no bundle %q (bundles: %s)", ErrSpec, s.Path, name, strings.Join(s.Names(), ", "))
+	}
+	return b, nil
+}
+
+// Names lists the bundles, sorted.
+func (s *Spec) Names() []string { return sortedKeys(s.Bundles) }
+
+// InputURL resolves an input's URL; a relative local path is taken from the
+// spec file's folder, so a spec works from any working directory.
+func (b *Bundle) InputURL(name string) string {
+	u := b.Inputs[name].URL
+	if strings.Contains(u, "://") || filepath.IsAbs(u) {
+		return u
+	}
+	return filepath.Join(b.dir, u)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// lineOf finds the line of a key path in a YAML document, or of the deepest
+// part of it that exists.
+func lineOf(n *yaml.Node, keys ...string) int {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, k := range keys {
+		if n.Kind != yaml.MappingNode {
+			return line
+		}
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				line, n, found = n.Content[i].Line, n.Content[i+1], true
+				break
+			}
+		}
+		if !found {
+			return line
+		}
+	}
+	return line
+}
+
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type pipeline\.(\w+)`)
+
+// yamlError rewrites yaml's messages into ones that name the file, the line,
+// the key and the keys that would have been valid.
+func yamlError(path string, err error) error {
+	msg := err.Error()
+	if m := unknownField.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return fmt.Errorf("%w: %s:%d: unknown key %q (valid here: %s)", ErrSpec, path, line, m[2], strings.Join(validKeys(m[3]), ", "))
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
+	return fmt.Errorf("%w: %s: %s", ErrSpec, path, msg)
+}
+
+func validKeys(typeName string) []string {
+	types := map[string]reflect.Type{
+		"specFile":  reflect.TypeFor[specFile](),
+		"Bundle":    reflect.TypeFor[Bundle](),
+		"Requires":  reflect.TypeFor[Requires](),
+		"InputSpec": reflect.TypeFor[InputSpec](),
+		"AssetSpec": reflect.TypeFor[AssetSpec](),
+	}
+	t, ok := types[typeName]
+	if !ok {
+		return nil
+	}
+	var keys []string
+	for i := range t.NumField() {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag != "" && tag != "-" {
+			keys = append(keys, tag)
+		}
+	}
+	return keys
+}
