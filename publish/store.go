@@ -201,7 +201,7 @@ func (s *Store) create(ctx context.Context, key string, r io.Reader) error {
 		return err
 	}
 	if s.local != "" {
-		return createLocal(filepath.Join(s.local, filepath.FromSlash(key)), r)
+		return createLocal(s.local, filepath.Join(s.local, filepath.FromSlash(key)), r)
 	}
 	return retryTransient(ctx, func() error {
 		if seeker, ok := r.(io.Seeker); ok {
@@ -225,14 +225,23 @@ func (s *Store) create(ctx context.Context, key string, r io.Reader) error {
 	})
 }
 
-func createLocal(path string, r io.Reader) (err error) {
+// localTmp is the folder of a file:// store where creates stage their bytes.
+// It sits outside every listed prefix: fileblob's listing stats each name it
+// reads, and a staged file that vanished under it would fail the listing.
+const localTmp = ".tmp"
+
+func createLocal(root, path string, r io.Reader) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	tmpDir := filepath.Join(root, localTmp)
+	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
+		return err
+	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(dir, ".tmp-"+hex.EncodeToString(rnd[:]))
+	tmp := filepath.Join(tmpDir, hex.EncodeToString(rnd[:]))
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -329,7 +338,7 @@ func (s *Store) list(ctx context.Context, prefix string) ([]string, error) {
 				return err
 			}
 			name := strings.TrimSuffix(strings.TrimPrefix(obj.Key, prefix), "/")
-			if name == "" || strings.HasPrefix(name, ".tmp-") {
+			if name == "" || name == localTmp {
 				continue
 			}
 			names = append(names, name)
