@@ -121,7 +121,7 @@ func ParseLocation(raw string) (*Location, error) {
 		loc.BucketURL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}).String()
 		return loc, nil
 	}
-	if u.Host == "" {
+	if u.Host == "" && u.Scheme != "mem" {
 		return nil, fmt.Errorf("%w: %s names no bucket", ErrBadURL, Redact(raw))
 	}
 	loc.BucketURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, RawQuery: u.RawQuery}).String()
