@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/lockstep
 DEMO     := .lockstep/demo
 LOCKSTEP := $(BIN) --store file://$(CURDIR)/$(DEMO)/store
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: build test demo lint bench golden clean
 
