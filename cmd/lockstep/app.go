@@ -82,6 +82,7 @@ func newApp() *cli.App {
 				},
 				Action: func(c *cli.Context) error { return runQuery(c) },
 			},
+			inspectCommand(),
 			{
 				Name: "version", Usage: "print the lockstep version",
 				Action: func(c *cli.Context) error { _, err := c.App.Writer.Write([]byte(version + "\n")); return err },

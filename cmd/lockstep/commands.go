@@ -190,7 +190,11 @@ func runPull(c *cli.Context) error {
 			how = "already on disk, re-verified"
 		}
 		w.line("pulled %s: %s", res.Release, how)
-		w.line("%s/current -> %s (was %s)", strings.TrimSuffix(c.String("dest"), "/"), res.Path, orNone(res.Previous))
+		was := "was " + orNone(res.Previous)
+		if res.Previous == res.Release {
+			was = "already current"
+		}
+		w.line("%s/current -> %s (%s)", strings.TrimSuffix(c.String("dest"), "/"), res.Path, was)
 	})
 }
 

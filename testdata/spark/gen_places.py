@@ -14,15 +14,9 @@ import argparse
 import json
 import os
 import random
-import tempfile
-import time
 from datetime import datetime, timedelta, timezone
 
-# Python's local zone must be UTC too: PySpark turns timestamps into naive local datetimes.
-os.environ["TZ"] = "UTC"
-time.tzset()
-
-from pyspark.sql import SparkSession  # noqa: E402
+from session import session  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 from pyspark.sql.types import (  # noqa: E402
     ArrayType, DoubleType, LongType, StringType, StructField, StructType, TimestampType)
@@ -57,17 +51,6 @@ ROOTS = [("Mühl", "DE"), ("Brück", "AT"), ("Åker", "SE"), ("Château", "FR"),
          ("Velho", "PT"), ("Springs", "US"), ("Ville", "FR"), ("Hof", "DE"), ("Lago", "IT")]
 SUFFIXES = ["", "", "heim", "dorf", "burg", "by", "ton", "ville", " do Sul", "hausen", "ås"]
 TAGS = ["capital", "coastal", "historic", "mountain", "river", "port", "airport", "university"]
-# Root at WARN (Spark's shell default, so it prints no banner), Hadoop's noise off.
-LOG4J2 = """rootLogger.level = warn
-rootLogger.appenderRef.console.ref = console
-logger.hadoop.name = org.apache.hadoop
-logger.hadoop.level = error
-appender.console.type = Console
-appender.console.name = console
-appender.console.target = SYSTEM_ERR
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
-"""
 T0 = datetime(2015, 1, 1, tzinfo=timezone.utc)
 
 
@@ -107,51 +90,29 @@ def micros(ts):
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("outdir")
-    ap.add_argument("--rows", type=int, default=3000)
-    args = ap.parse_args()
-
-    log4j2 = tempfile.NamedTemporaryFile("w", suffix=".properties", delete=False)
-    log4j2.write(LOG4J2)
-    log4j2.close()
-    try:
-        run(args, log4j2.name)
-    finally:
-        os.unlink(log4j2.name)
-
-
-def run(args, log4j2_path):
-    spark = (SparkSession.builder.master("local[2]").appName("gen_places")
-             .config("spark.sql.session.timeZone", "UTC")
-             .config("spark.driver.extraJavaOptions",
-                     f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{log4j2_path}")
-             .config("spark.ui.enabled", "false")
-             .config("spark.ui.showConsoleProgress", "false")
-             .config("spark.sql.shuffle.partitions", "2")
-             .config("spark.driver.host", "127.0.0.1")
-             .config("spark.driver.bindAddress", "127.0.0.1")
-             .getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
-
-    out = os.path.join(os.path.abspath(args.outdir), "places")
-    df = spark.createDataFrame(make_rows(args.rows), SCHEMA)
+def write(spark, outdir, rows=3000):
+    """Writes OUTDIR/places/ and OUTDIR/places.expected.jsonl."""
+    out = os.path.join(os.path.abspath(outdir), "places")
+    df = spark.createDataFrame(make_rows(rows), SCHEMA)
     df.repartition(3).write.mode("overwrite").parquet(out)
 
     back = spark.read.parquet(out)
     # Cross-check Python's timestamp conversion against Spark's own.
     check = dict(back.select("id", F.unix_micros("updated")).collect())
-    rows = sorted(back.collect(), key=lambda r: r["id"])
-    assert len(rows) == args.rows, (len(rows), args.rows)
+    got = sorted(back.collect(), key=lambda r: r["id"])
+    assert len(got) == rows, (len(got), rows)
     with open(out + ".expected.jsonl", "w", encoding="utf-8") as f:
-        for r in rows:
+        for r in got:
             d = r.asDict()
             d["updated"] = micros(d["updated"])
             assert d["updated"] == check[d["id"]], (d["id"], d["updated"], check[d["id"]])
             f.write(json.dumps(d, ensure_ascii=False) + "\n")
-    spark.stop()
 
 
 if __name__ == "__main__":
-    main()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("outdir")
+    ap.add_argument("--rows", type=int, default=3000)
+    args = ap.parse_args()
+    with session() as spark:
+        write(spark, args.outdir, args.rows)
