@@ -69,6 +69,14 @@ type Writer interface {
 	Abort()
 }
 
+// FileStarter is implemented by writers that name input files in their
+// errors, such as a duplicate key's. Before the first record of each input
+// file the pipeline calls StartFile with the file's location (credentials
+// removed); records then arrive in the canonical order.
+type FileStarter interface {
+	StartFile(path string)
+}
+
 // Reader is an opened asset.
 type Reader interface {
 	// Rows is the number of records, keys or networks the asset holds.

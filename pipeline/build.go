@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -199,6 +201,13 @@ func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, d
 		return in, nil, nil
 	}
 	start := time.Now()
+	src.onFile = func(path string) {
+		for _, s := range sinks {
+			if fs, ok := s.w.(formats.FileStarter); ok {
+				fs.StartFile(path)
+			}
+		}
+	}
 	rows, spark, err := src.Scan(ctx, schema, func(rec arrow.RecordBatch) error {
 		for _, s := range sinks {
 			if err := s.w.Write(ctx, rec); err != nil {
@@ -299,9 +308,5 @@ func (c *countWriter) Write(p []byte) (int, error) {
 }
 
 func sortAssets(as []publish.Asset) {
-	for i := 1; i < len(as); i++ {
-		for j := i; j > 0 && as[j].Name < as[j-1].Name; j-- {
-			as[j], as[j-1] = as[j-1], as[j]
-		}
-	}
+	slices.SortFunc(as, func(a, b publish.Asset) int { return strings.Compare(a.Name, b.Name) })
 }

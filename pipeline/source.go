@@ -26,6 +26,7 @@ type Source struct {
 	URL    string // redacted
 	Files  []publish.InputFile
 	bucket *blob.Bucket
+	onFile func(path string) // called by Scan before each file's records
 }
 
 // Skipped is a file discovery left out, and why.
@@ -208,6 +209,9 @@ func (s *Source) Scan(ctx context.Context, schema *arrow.Schema, fn func(arrow.R
 		}
 		if v, ok := f.KeyValue("org.apache.spark.version"); ok {
 			sparkVersion = v
+		}
+		if s.onFile != nil {
+			s.onFile(s.URL + "/" + in.Path)
 		}
 		err = f.Records(ctx, 0, func(rec arrow.RecordBatch) error {
 			rows += rec.NumRows()

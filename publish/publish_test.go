@@ -13,27 +13,20 @@ import (
 
 	_ "gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/memblob"
+	_ "gocloud.dev/blob/s3blob"
 
 	"github.com/lockstep-data/lockstep/publish"
+	"github.com/lockstep-data/lockstep/publish/publishtest"
 )
 
-// stores are the backends the suite runs on here; MinIO joins with the
-// object-storage issue.
-func stores(t *testing.T) map[string]*publish.Store {
-	ctx := context.Background()
-	out := map[string]*publish.Store{}
-	for name, url := range map[string]string{
-		"mem":  "mem://",
-		"file": "file://" + filepath.Join(t.TempDir(), "store"),
-	} {
-		s, err := publish.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		out[name] = s
+func open(t *testing.T, url string) *publish.Store {
+	t.Helper()
+	s, err := publish.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // stage writes a staged release with the given assets (name -> content).
@@ -69,9 +62,10 @@ func stage(t *testing.T, release, fingerprint string, assets map[string]string) 
 	return st
 }
 
+// TestStoreConformance runs the whole release path on every backend.
 func TestStoreConformance(t *testing.T) {
-	for name, s := range stores(t) {
-		t.Run(name, func(t *testing.T) { conformance(t, s) })
+	for _, b := range publishtest.Backends {
+		t.Run(b.Name, func(t *testing.T) { conformance(t, open(t, b.URL(t))) })
 	}
 }
 
@@ -135,9 +129,33 @@ func conformance(t *testing.T, s *publish.Store) {
 		t.Fatalf("pull again: %+v, %v", p, err)
 	}
 
+	// Rollback appends an entry naming the release before; republish names any.
+	e, err = publish.Rollback(ctx, s, publish.PromoteRequest{Bundle: "geo", Channel: "prod", ExpectHead: -1, Reason: "bad data"})
+	if err != nil || e.Seq != 3 || e.Release != "r1" || e.Action != "rollback" || e.Previous != "r2" {
+		t.Fatalf("rollback: %+v, %v", e, err)
+	}
+	if _, err := publish.Rollback(ctx, s, publish.PromoteRequest{Bundle: "geo", Channel: "prod", ExpectHead: -1}); !errors.Is(err, publish.ErrNotFound) {
+		t.Fatalf("rollback past the first release: %v", err)
+	}
+	e, err = publish.Promote(ctx, s, publish.PromoteRequest{Bundle: "geo", Channel: "prod", Release: "r2", Action: "republish", ExpectHead: -1})
+	if err != nil || e.Seq != 4 || e.Release != "r2" {
+		t.Fatalf("republish: %+v, %v", e, err)
+	}
 	hist, err := s.History(ctx, "geo", "prod")
-	if err != nil || len(hist) != 2 || hist[0].Release != "r1" || hist[1].Release != "r2" {
+	if err != nil || len(hist) != 4 || hist[0].Release != "r1" || hist[1].Release != "r2" || hist[2].Release != "r1" || hist[3].Action != "republish" {
 		t.Fatalf("history: %+v, %v", hist, err)
+	}
+
+	// Verify re-hashes each blob once; diff compares assets.
+	rep, err := publish.Verify(ctx, s, publish.VerifyRequest{All: true})
+	if err != nil || !rep.OK || rep.ReleasesChecked != 2 || rep.BlobsChecked != 3 || rep.BytesChecked != 15 || rep.ChannelsChecked != 1 {
+		t.Fatalf("verify: %+v, %v", rep, err)
+	}
+	m1, _, _ := s.ReadManifest(ctx, "geo", "r1")
+	m2, _, _ := s.ReadManifest(ctx, "geo", "r2")
+	d := publish.Diff(m1, m2)
+	if len(d) != 2 || d[0].Name != "cities" || d[0].Change != "unchanged" || d[1].Change != "changed" || d[1].BytesAfter != 6 {
+		t.Fatalf("diff: %+v", d)
 	}
 	rels, err := s.Releases(ctx, "geo")
 	if err != nil || strings.Join(rels, ",") != "r1,r2" {
@@ -147,7 +165,7 @@ func conformance(t *testing.T, s *publish.Store) {
 
 func TestPromoteRefusesIncompleteRelease(t *testing.T) {
 	ctx := context.Background()
-	s := stores(t)["file"]
+	s := open(t, "file://"+filepath.Join(t.TempDir(), "store"))
 	st := stage(t, "r1", "fp1", map[string]string{"cities": "alpha"})
 	if _, err := publish.Publish(ctx, s, st, publish.PublishOptions{}); err != nil {
 		t.Fatal(err)
@@ -218,5 +236,47 @@ func TestParseLocation(t *testing.T) {
 	}
 	if _, err := publish.ParseLocation("s3:///nobucket"); !errors.Is(err, publish.ErrBadURL) {
 		t.Fatalf("URL without bucket: %v", err)
+	}
+}
+
+// TestVerifyFindsDamage: verify names each missing or corrupt blob, the
+// assets that use it and the releases it breaks.
+func TestVerifyFindsDamage(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "store")
+	s := open(t, "file://"+dir)
+	a := stage(t, "r1", "fp1", map[string]string{"cities": "alpha", "ips": "beta"})
+	b := stage(t, "r2", "fp2", map[string]string{"cities": "alpha", "ips": "gamma"})
+	for _, st := range []*publish.Staged{a, b} {
+		if _, err := publish.Publish(ctx, s, st, publish.PublishOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := publish.Promote(ctx, s, publish.PromoteRequest{Bundle: "geo", Channel: "prod", Release: "r2", ExpectHead: -1}); err != nil {
+		t.Fatal(err)
+	}
+	shared := a.Manifest.Assets[0].SHA256 // cities, in both releases
+	os.WriteFile(filepath.Join(dir, "blobs", "sha256", shared), []byte("alphA"), 0o644)
+	os.Remove(filepath.Join(dir, "blobs", "sha256", b.Manifest.Assets[1].SHA256))
+
+	rep, err := publish.Verify(ctx, s, publish.VerifyRequest{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || !errors.Is(rep.Err(), publish.ErrVerify) || len(rep.Blobs) != 2 {
+		t.Fatalf("verify: %+v", rep)
+	}
+	got := map[string]publish.BlobProblem{}
+	for _, p := range rep.Blobs {
+		got[p.Problem] = p
+	}
+	if c := got["corrupt"]; c.SHA256 != shared || strings.Join(c.Releases, ",") != "geo/r1,geo/r2" || len(c.Assets) != 2 {
+		t.Fatalf("corrupt blob: %+v", c)
+	}
+	if m := got["missing"]; strings.Join(m.Assets, ",") != "geo/r2/ips" {
+		t.Fatalf("missing blob: %+v", m)
+	}
+	if strings.Join(rep.BrokenReleases, ",") != "geo/r1,geo/r2" || len(rep.BrokenChannels) != 1 {
+		t.Fatalf("broken: %v, channels %v", rep.BrokenReleases, rep.BrokenChannels)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/urfave/cli/v2"
+
+	"github.com/lockstep-data/lockstep/publish"
 )
 
 func newApp() *cli.App {
@@ -36,12 +38,18 @@ func newApp() *cli.App {
 			},
 			{
 				Name: "promote", Usage: "point a channel at a published release",
-				Flags: []cli.Flag{needBundle, channelFlag, reasonFlag, output,
-					&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Required: true, Usage: "release `ID`"},
-					&cli.Int64Flag{Name: "expect-head", Value: -1, Usage: "fail with exit 4 unless the channel's newest entry is `SEQ` (0: never promoted)"},
-					&cli.BoolFlag{Name: "retry-on-conflict", Usage: "when another writer moves the channel first, try again on top of it"},
-				},
-				Action: func(c *cli.Context) error { return runPromote(c) },
+				Flags:  moveFlags(&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Required: true, Usage: "release `ID`"}),
+				Action: func(c *cli.Context) error { return runMove(c, publish.Promote, moveRequest(c, c.String("release"))) },
+			},
+			{
+				Name: "rollback", Usage: "point a channel back at an earlier release (a new log entry; history is kept)",
+				Flags:  moveFlags(&cli.StringFlag{Name: "to", Usage: "release `ID` (default: the release before the current one)"}),
+				Action: func(c *cli.Context) error { return runMove(c, publish.Rollback, moveRequest(c, c.String("to"))) },
+			},
+			{
+				Name: "republish", Usage: "point a channel at an older release again, after checking all its blobs exist",
+				Flags:  moveFlags(&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Required: true, Usage: "release `ID`"}),
+				Action: func(c *cli.Context) error { return runMove(c, republish, moveRequest(c, c.String("release"))) },
 			},
 			{
 				Name: "run", Usage: "build, publish and promote a bundle: what cron, Airflow and CI call",
@@ -81,6 +89,20 @@ func newApp() *cli.App {
 					&cli.IntFlag{Name: "limit", Value: 5, Usage: "rows to show"},
 				},
 				Action: func(c *cli.Context) error { return runQuery(c) },
+			},
+			{
+				Name: "diff", Usage: "compare two releases: assets added, removed and changed; rows, bytes, schema",
+				ArgsUsage: "R1 R2", Flags: []cli.Flag{needBundle, output},
+				Action: func(c *cli.Context) error { return runDiff(c) },
+			},
+			{
+				Name: "verify", Usage: "re-hash blobs against their manifests; report missing and corrupt blobs and what they break",
+				ArgsUsage: "[RELEASE...]",
+				Flags: []cli.Flag{bundleFlag, output,
+					&cli.BoolFlag{Name: "all", Usage: "every release of every bundle (or of --bundle)"},
+					&cli.BoolFlag{Name: "deep", Usage: "also open each asset with its format's reader"},
+				},
+				Action: func(c *cli.Context) error { return runVerify(c) },
 			},
 			inspectCommand(),
 			{

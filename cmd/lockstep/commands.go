@@ -121,24 +121,6 @@ func runPublish(c *cli.Context) error {
 	})
 }
 
-func runPromote(c *cli.Context) error {
-	e, err := setup(c)
-	if err != nil {
-		return err
-	}
-	defer e.closer()
-	ent, err := publish.Promote(e.ctx, e.store, publish.PromoteRequest{
-		Bundle: c.String("bundle"), Channel: c.String("channel"), Release: c.String("release"),
-		Reason: c.String("reason"), ExpectHead: c.Int64("expect-head"), RetryOnConflict: c.Bool("retry-on-conflict"),
-	})
-	if err != nil {
-		return err
-	}
-	return e.out.print(ent, func(w *tw) {
-		w.line("%s/%s #%d -> %s (was %s)", ent.Bundle, ent.Channel, ent.Seq, ent.Release, orNone(ent.Previous))
-	})
-}
-
 func runRun(c *cli.Context) error {
 	e, err := setup(c)
 	if err != nil {

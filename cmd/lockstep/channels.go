@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lockstep-data/lockstep/publish"
+)
+
+// moveFlags are the flags every channel move shares.
+func moveFlags(extra ...cli.Flag) []cli.Flag {
+	return append([]cli.Flag{
+		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name", Required: true},
+		&cli.StringFlag{Name: "channel", Aliases: []string{"c"}, Usage: "channel `NAME`", Value: "production"},
+		&cli.StringFlag{Name: "reason", Usage: "why, recorded in the channel log"},
+		&cli.Int64Flag{Name: "expect-head", Value: -1, Usage: "fail with exit 4 unless the channel's newest entry is `SEQ` (0: never promoted)"},
+		&cli.BoolFlag{Name: "retry-on-conflict", Usage: "when another writer moves the channel first, try again on top of it"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "text or json", Value: "text"},
+	}, extra...)
+}
+
+func moveRequest(c *cli.Context, release string) publish.PromoteRequest {
+	return publish.PromoteRequest{
+		Bundle: c.String("bundle"), Channel: c.String("channel"), Release: release,
+		Reason: c.String("reason"), ExpectHead: c.Int64("expect-head"), RetryOnConflict: c.Bool("retry-on-conflict"),
+	}
+}
+
+// runMove runs one channel move (promote, republish, rollback) and prints the entry.
+func runMove(c *cli.Context, move func(context.Context, *publish.Store, publish.PromoteRequest) (*publish.Entry, error), req publish.PromoteRequest) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer e.closer()
+	ent, err := move(e.ctx, e.store, req)
+	if err != nil {
+		return err
+	}
+	return e.out.print(ent, func(w *tw) {
+		w.line("%s/%s #%d -> %s (%s, was %s)", ent.Bundle, ent.Channel, ent.Seq, ent.Release, ent.Action, orNone(ent.Previous))
+	})
+}
+
+func republish(ctx context.Context, s *publish.Store, req publish.PromoteRequest) (*publish.Entry, error) {
+	req.Action = "republish"
+	return publish.Promote(ctx, s, req)
+}
+
+func runDiff(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer e.closer()
+	if c.NArg() != 2 {
+		return fmt.Errorf("%w: diff needs two releases: lockstep diff --bundle B R1 R2", errUsage)
+	}
+	a, _, err := e.store.ReadManifest(e.ctx, c.String("bundle"), c.Args().Get(0))
+	if err != nil {
+		return err
+	}
+	b, _, err := e.store.ReadManifest(e.ctx, c.String("bundle"), c.Args().Get(1))
+	if err != nil {
+		return err
+	}
+	changes := publish.Diff(a, b)
+	return e.out.print(changes, func(w *tw) {
+		w.line("%s -> %s", a.Release, b.Release)
+		w.line("  ASSET\tCHANGE\tROWS\tBYTES\tSCHEMA")
+		for _, ch := range changes {
+			schema := "same"
+			if ch.SchemaChanged {
+				schema = "changed"
+			}
+			w.line("  %s\t%s\t%d -> %d\t%s -> %s\t%s", ch.Name, ch.Change, ch.RowsBefore, ch.RowsAfter, bytesText(ch.BytesBefore), bytesText(ch.BytesAfter), schema)
+		}
+	})
+}
+
+func runVerify(c *cli.Context) error {
+	e, err := setup(c)
+	if err != nil {
+		return err
+	}
+	defer e.closer()
+	req := publish.VerifyRequest{Bundle: c.String("bundle"), Releases: c.Args().Slice(), All: c.Bool("all")}
+	if !req.All && (req.Bundle == "" || len(req.Releases) == 0) {
+		return fmt.Errorf("%w: verify --bundle B RELEASE..., or verify --all", errUsage)
+	}
+	if c.Bool("deep") {
+		req.Deep = func(ctx context.Context, a publish.Asset, f *os.File) error {
+			format, err := e.reg.Lookup(a.Format)
+			if err != nil {
+				return err
+			}
+			r, err := format.Open(f, a.Size)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			if r.Rows() != a.Rows {
+				return fmt.Errorf("holds %d rows, the manifest says %d", r.Rows(), a.Rows)
+			}
+			return r.Check(ctx)
+		}
+	}
+	rep, err := publish.Verify(e.ctx, e.store, req)
+	if err != nil {
+		return err
+	}
+	if err := e.out.print(rep, func(w *tw) {
+		w.line("checked %d releases, %d blobs (%s), %d channels", rep.ReleasesChecked, rep.BlobsChecked, bytesText(rep.BytesChecked), rep.ChannelsChecked)
+		for _, b := range rep.Blobs {
+			w.line("  %s blob %s (%s) used by %v; breaks %v", b.Problem, b.SHA256, b.Detail, b.Assets, b.Releases)
+		}
+		for _, m := range rep.BadManifests {
+			w.line("  bad manifest %s", m)
+		}
+		for _, ch := range rep.BrokenChannels {
+			w.line("  broken channel %s", ch)
+		}
+		if rep.OK {
+			w.line("ok")
+		}
+	}); err != nil {
+		return err
+	}
+	return rep.Err()
+}
