@@ -130,7 +130,7 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 		return nil, err
 	}
 	res.Dir, res.Assets = final, m.Assets
-	res.Staged = &publish.Staged{Dir: final, Manifest: m}
+	res.Staged = &publish.Staged{Dir: final, Manifest: m, Raw: data}
 	b.log().Info("release sealed", "bundle", bundle.Name, "release", res.Release, "assets", len(m.Assets), "dir", final)
 	return res, nil
 }

@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -207,12 +208,18 @@ func Promote(ctx context.Context, s *Store, req PromoteRequest) (*Entry, error) 
 			return nil, fmt.Errorf("%w: channel %s is at %d, not %d; look at `lockstep history` and try again", ErrConflict, req.Channel, e.Seq-1, req.ExpectHead)
 		}
 		data, _ := json.MarshalIndent(e, "", "  ")
-		err = s.createBytes(ctx, entryKey(req.Bundle, req.Channel, e.Seq), append(data, '\n'))
+		data = append(data, '\n')
+		key := entryKey(req.Bundle, req.Channel, e.Seq)
+		err = s.createBytes(ctx, key, data)
 		if err == nil {
 			return e, nil
 		}
 		if !errors.Is(err, ErrExists) {
 			return nil, err
+		}
+		// A retried write whose first attempt landed finds its own entry.
+		if old, rerr := s.read(ctx, key, MaxEntryBytes); rerr == nil && bytes.Equal(old, data) {
+			return e, nil
 		}
 		if !req.RetryOnConflict || req.ExpectHead >= 0 {
 			return nil, fmt.Errorf("%w: another writer moved channel %s to %d first; rerun, or pass --retry-on-conflict", ErrConflict, req.Channel, e.Seq)

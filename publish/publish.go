@@ -23,6 +23,7 @@ const StagedManifest = "manifest.json"
 type Staged struct {
 	Dir      string
 	Manifest *Manifest
+	Raw      []byte // manifest.json's bytes, published as they were sealed
 }
 
 // ReadStaged opens a staged release folder.
@@ -35,7 +36,7 @@ func ReadStaged(dir string) (*Staged, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Staged{Dir: dir, Manifest: m}, nil
+	return &Staged{Dir: dir, Manifest: m, Raw: data}, nil
 }
 
 // PublishOptions tunes Publish.
@@ -100,9 +101,12 @@ func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (*P
 	if err := uploadBlobs(ctx, s, st, opts, res, log); err != nil {
 		return nil, err
 	}
-	data, err := m.Encode()
-	if err != nil {
-		return nil, err
+	data := st.Raw
+	if data == nil {
+		var err error
+		if data, err = m.Encode(); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.createBytes(ctx, manifestKey(m.Bundle, m.Release), data); err != nil {
 		if !errors.Is(err, ErrExists) {
@@ -185,8 +189,8 @@ func uploadBlobs(ctx context.Context, s *Store, st *Staged, opts PublishOptions,
 	return nil
 }
 
-// uploadBlob checks the staged file against the manifest, then creates the
-// blob unless it exists. It reports whether bytes were sent.
+// uploadBlob creates the blob unless it exists, checking the staged file
+// against the manifest as it goes. It reports whether bytes were sent.
 func uploadBlob(ctx context.Context, s *Store, path string, a Asset, progress func(string, int64, int64)) (bool, error) {
 	key := blobKey(a.SHA256)
 	ok, err := s.exists(ctx, key)
@@ -196,19 +200,16 @@ func uploadBlob(ctx context.Context, s *Store, path string, a Asset, progress fu
 	if ok {
 		return false, nil
 	}
-	if err := verifyFile(path, a); err != nil {
-		return false, err
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
-	var r io.Reader = f
+	var r io.ReadSeeker = f
 	if progress != nil {
 		r = &progressReader{r: f, name: a.Name, total: a.Size, fn: progress}
 	}
-	err = s.create(ctx, key, readSeeker{r, f})
+	err = s.create(ctx, key, r, &want{a.Size, a.SHA256})
 	if errors.Is(err, ErrExists) {
 		return false, nil
 	}
@@ -236,20 +237,18 @@ func verifyFile(path string, a Asset) error {
 	return nil
 }
 
-// readSeeker lets a retry rewind the file under a progress wrapper.
-type readSeeker struct {
-	io.Reader
-	s io.Seeker
-}
-
-func (r readSeeker) Seek(off int64, whence int) (int64, error) { return r.s.Seek(off, whence) }
-
 type progressReader struct {
-	r     io.Reader
+	r     io.ReadSeeker
 	name  string
 	done  int64
 	total int64
 	fn    func(string, int64, int64)
+}
+
+func (p *progressReader) Seek(off int64, whence int) (int64, error) {
+	n, err := p.r.Seek(off, whence)
+	p.done = n
+	return n, err
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {

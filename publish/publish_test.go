@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +40,8 @@ func stage(t *testing.T, release, fingerprint string, assets map[string]string) 
 		Created: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), LockstepVersion: "test",
 		SpecDigest: strings.Repeat("0", 64), Fingerprint: fingerprint, Checks: []publish.Check{},
 	}
-	for name, content := range assets {
+	for _, name := range slices.Sorted(maps.Keys(assets)) {
+		content := assets[name]
 		sum := sha256.Sum256([]byte(content))
 		if err := os.WriteFile(filepath.Join(dir, name+".bin"), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
@@ -278,5 +281,53 @@ func TestVerifyFindsDamage(t *testing.T) {
 	}
 	if strings.Join(rep.BrokenReleases, ",") != "geo/r1,geo/r2" || len(rep.BrokenChannels) != 1 {
 		t.Fatalf("broken: %v, channels %v", rep.BrokenReleases, rep.BrokenChannels)
+	}
+}
+
+// TestChangedSourceIsNotStored: a staged file that no longer matches its
+// manifest is refused, and no object appears under its content address.
+func TestChangedSourceIsNotStored(t *testing.T) {
+	for _, b := range publishtest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s := open(t, b.URL(t))
+			st := stage(t, "r1", "fp1", map[string]string{"cities": "alpha"})
+			os.WriteFile(filepath.Join(st.Dir, "cities.bin"), []byte("alphX"), 0o644)
+			_, err := publish.Publish(ctx, s, st, publish.PublishOptions{})
+			if !errors.Is(err, publish.ErrVerify) || !strings.Contains(err.Error(), "cities") {
+				t.Fatalf("publish of a changed file: %v", err)
+			}
+			if ok, _ := s.Bucket().Exists(ctx, "blobs/sha256/"+st.Manifest.Assets[0].SHA256); ok {
+				t.Fatal("a blob with the wrong bytes was stored")
+			}
+			if rels, _ := s.Releases(ctx, "geo"); len(rels) != 0 {
+				t.Fatalf("a manifest was written: %v", rels)
+			}
+		})
+	}
+}
+
+// TestPullRepairsDamagedCurrent: a damaged copy of the served release is
+// replaced by a fresh one beside it, never deleted while it is current.
+func TestPullRepairsDamagedCurrent(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, "mem://")
+	st := stage(t, "r1", "fp1", map[string]string{"cities": "alpha"})
+	publish.Publish(ctx, s, st, publish.PublishOptions{})
+	publish.Promote(ctx, s, publish.PromoteRequest{Bundle: "geo", Channel: "prod", Release: "r1", ExpectHead: -1})
+	dest := t.TempDir()
+	if _, err := publish.Pull(ctx, s, publish.PullRequest{Bundle: "geo", Channel: "prod", Dest: dest}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dest, "current", "cities.bin"), []byte("ALPHA"), 0o644)
+	p, err := publish.Pull(ctx, s, publish.PullRequest{Bundle: "geo", Channel: "prod", Dest: dest})
+	if err != nil || p.Reused || p.Downloaded != 5 || p.Previous != "r1" {
+		t.Fatalf("pull over a damaged copy: %+v, %v", p, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dest, "current", "cities.bin")); string(got) != "alpha" {
+		t.Fatalf("current serves %q", got)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dest, "releases")); len(ents) != 2 {
+		t.Fatalf("releases folder: %v", ents) // the new copy, and the damaged one kept as the previous release
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"syscall"
 	"time"
 
 	"gocloud.dev/gcerrors"
@@ -77,59 +79,96 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 	if wantDigest != "" && digest != wantDigest {
 		return nil, fmt.Errorf("%w: manifest of release %s has sha256 %s, channel %s entry %d says %s", ErrVerify, release, digest, req.Channel, seq, wantDigest)
 	}
+	if err := os.MkdirAll(filepath.Join(req.Dest, ReleasesDir), 0o755); err != nil {
+		return nil, err
+	}
+	unlock, err := lockDir(ctx, req.Dest)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	relDir := filepath.Join(req.Dest, ReleasesDir, release)
 	res := &PullResult{Release: release, Seq: seq, Path: relDir}
 	if err := verifyDir(ctx, relDir, m); err == nil {
 		res.Reused = true
 	} else {
-		n, err := download(ctx, s, m, raw, req.Dest)
+		dir, n, err := download(ctx, s, m, raw, req.Dest)
 		if err != nil {
 			return nil, err
 		}
-		res.Downloaded = n
+		res.Path, res.Downloaded = dir, n
 	}
-	prev, err := swapCurrent(req.Dest, release)
+	prev, err := swapCurrent(req.Dest, filepath.Base(res.Path))
 	if err != nil {
 		return nil, err
 	}
 	res.Previous = prev
-	res.Removed = prune(req.Dest, req.Keep, release)
+	res.Removed = prune(req.Dest, req.Keep, filepath.Base(res.Path))
 	log.Info("release swapped in", "bundle", req.Bundle, "release", release, "bytes", res.Downloaded, "previous", prev)
 	return res, nil
 }
 
 // download fetches every asset into a temporary folder, verifying each, and
-// renames the folder into place.
-func download(ctx context.Context, s *Store, m *Manifest, raw []byte, dest string) (int64, error) {
+// renames the folder into place. A damaged copy already on disk may be the
+// one DIR/current serves, so it is never touched: the new copy gets a fresh
+// name beside it, and prune removes the old one once it is not current.
+func download(ctx context.Context, s *Store, m *Manifest, raw []byte, dest string) (string, int64, error) {
 	root := filepath.Join(dest, ReleasesDir)
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return 0, err
-	}
 	tmp, err := os.MkdirTemp(root, ".partial-"+m.Release+"-")
 	if err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	defer os.RemoveAll(tmp)
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	var total int64
 	for _, a := range m.Assets {
 		n, err := fetchBlob(ctx, s, a, filepath.Join(tmp, a.File))
 		if err != nil {
-			return 0, err
+			return "", 0, err
 		}
 		total += n
 	}
 	if err := os.WriteFile(filepath.Join(tmp, StagedManifest), raw, 0o644); err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	final := filepath.Join(root, m.Release)
-	_ = os.RemoveAll(final) // a stale, unverifiable copy
-	if err := os.Rename(tmp, final); err != nil {
-		return 0, err
+	if _, err := os.Lstat(final); err == nil {
+		final += "~" + randHex(4)
 	}
-	return total, syncDir(root)
+	if err := os.Rename(tmp, final); err != nil {
+		return "", 0, err
+	}
+	return final, total, syncDir(root)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// lockDir takes DIR/.lock, so two pulls into one folder take turns.
+func lockDir(ctx context.Context, dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+		}
+		if err != syscall.EWOULDBLOCK {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", dir, err)
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
 }
 
 // fetchBlob streams one blob to path, refusing it unless size and sha256
@@ -162,7 +201,10 @@ func fetchBlob(ctx context.Context, s *Store, a Asset, path string) (int64, erro
 	if got := hex.EncodeToString(h.Sum(nil)); got != a.SHA256 {
 		return 0, fmt.Errorf("%w: asset %q: blob has sha256 %s, the manifest says %s; the store is corrupt, pull keeps the current release", ErrVerify, a.Name, got, a.SHA256)
 	}
-	return n, f.Sync()
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("asset %q: %w", a.Name, err)
+	}
+	return n, nil
 }
 
 // verifyDir re-hashes a release folder already on disk.
@@ -181,13 +223,13 @@ func verifyDir(ctx context.Context, dir string, m *Manifest) error {
 	return nil
 }
 
-// swapCurrent points DIR/current at releases/<release> with a rename, which
+// swapCurrent points DIR/current at releases/<dir> with a rename, which
 // replaces the old link atomically. It returns the release served before.
 func swapCurrent(dest, release string) (string, error) {
 	link := filepath.Join(dest, CurrentLink)
 	prev := ""
 	if target, err := os.Readlink(link); err == nil {
-		prev = filepath.Base(target)
+		prev, _, _ = strings.Cut(filepath.Base(target), "~")
 	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
@@ -204,7 +246,12 @@ func swapCurrent(dest, release string) (string, error) {
 	return prev, syncDir(dest)
 }
 
-// prune keeps the keep most recently served releases, never the current one.
+// staleAfter is when a leftover of a killed pull (.partial-* folders) is
+// removed: long after any live pull would have finished with it.
+const staleAfter = time.Hour
+
+// prune keeps the keep most recently served releases, never the current
+// one, and removes stale leftovers of killed pulls.
 func prune(dest string, keep int, current string) []string {
 	root := filepath.Join(dest, ReleasesDir)
 	ents, err := os.ReadDir(root)
@@ -217,11 +264,14 @@ func prune(dest string, keep int, current string) []string {
 	}
 	var rels []rel
 	for _, e := range ents {
-		if !e.IsDir() || e.Name()[0] == '.' || e.Name() == current {
+		info, err := e.Info()
+		if err != nil || !e.IsDir() || e.Name() == current {
 			continue
 		}
-		info, err := e.Info()
-		if err != nil {
+		if e.Name()[0] == '.' {
+			if strings.HasPrefix(e.Name(), ".partial-") && time.Since(info.ModTime()) > staleAfter {
+				os.RemoveAll(filepath.Join(root, e.Name()))
+			}
 			continue
 		}
 		rels = append(rels, rel{e.Name(), info.ModTime()})

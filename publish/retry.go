@@ -68,11 +68,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 // opHooks is the crash-test hook: with LOCKSTEP_CRASH_AT_OP=N in the
 // environment, the process kills itself with SIGKILL just before its Nth
 // store operation, as a power cut would. Tests use it to prove that a crash at
-// any point leaves the store readable.
+// any point leaves the store readable. The count is per process, across stores.
 type opHooks struct {
 	crashAt int64
-	n       atomic.Int64
 }
+
+var opCount atomic.Int64
 
 func hooksFromEnv() *opHooks {
 	n, err := strconv.ParseInt(os.Getenv("LOCKSTEP_CRASH_AT_OP"), 10, 64)
@@ -89,18 +90,13 @@ func (h *opHooks) op(ctx context.Context, _ string) error {
 	if h == nil {
 		return nil
 	}
-	if h.n.Add(1) == h.crashAt {
+	if opCount.Add(1) == h.crashAt {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // the signal is on its way
 	}
 	return nil
 }
 
-// Ops is how many store operations the process has made; with
-// LOCKSTEP_CRASH_AT_OP unset it is not counted and returns 0.
-func (s *Store) Ops() int64 {
-	if s.hooks == nil {
-		return 0
-	}
-	return s.hooks.n.Load()
-}
+// StoreOps is how many store operations the process has made, counted only
+// while LOCKSTEP_CRASH_AT_OP is set.
+func StoreOps() int64 { return opCount.Load() }

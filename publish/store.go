@@ -15,9 +15,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/url"
 	"os"
@@ -191,38 +193,88 @@ func channelPrefix(bundle, ch string) string {
 	return "bundles/" + bundle + "/channels/" + ch + "/"
 }
 
+// want is what a created object must hold: bytes are checked while they are
+// written, so what lands under a key is exactly what its name promises.
+type want struct {
+	size   int64
+	sha256 string
+}
+
 // create writes key only if it does not exist yet, or fails with ErrExists.
+// The object appears whole or not at all: a read error or a mismatch with
+// want aborts the write (the upload's context is cancelled before the
+// writer closes, which gocloud treats as abort).
+//
 // gocloud's IfNotExist is atomic on every cloud backend and on mem://, but
 // fileblob checks with stat and then renames, so two processes can both win.
 // A file:// store therefore writes a temporary file and link(2)s it into
 // place, which fails atomically when the name is taken.
-func (s *Store) create(ctx context.Context, key string, r io.Reader) error {
+func (s *Store) create(ctx context.Context, key string, src io.ReadSeeker, w *want) error {
 	if err := s.hooks.op(ctx, "create "+key); err != nil {
 		return err
 	}
 	if s.local != "" {
-		return createLocal(s.local, filepath.Join(s.local, filepath.FromSlash(key)), r)
+		return createLocal(s.local, filepath.Join(s.local, filepath.FromSlash(key)), &checkedReader{r: src, want: w, key: key})
 	}
 	return retryTransient(ctx, func() error {
-		if seeker, ok := r.(io.Seeker); ok {
-			if _, err := seeker.Seek(0, io.SeekStart); err != nil {
-				return err
-			}
-		}
-		w, err := s.bucket.NewWriter(ctx, key, &blob.WriterOptions{IfNotExist: true})
-		if err != nil {
+		if _, err := src.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
-		if _, err := io.Copy(w, r); err != nil {
-			_ = w.Close()
-			return err
+		uctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		cr := &checkedReader{r: src, want: w, key: key, cancel: cancel}
+		// Upload goes multipart for large blobs on the cloud drivers.
+		err := s.bucket.Upload(uctx, key, cr, &blob.WriterOptions{IfNotExist: true, ContentType: contentType(key)})
+		if cr.err != nil {
+			return cr.err
 		}
-		err = w.Close()
 		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
 			return fmt.Errorf("%s: %w", key, ErrExists)
 		}
 		return err
 	})
+}
+
+func contentType(key string) string {
+	if strings.HasSuffix(key, ".json") {
+		return "application/json"
+	}
+	return "application/octet-stream"
+}
+
+// checkedReader hashes and counts what it reads and, at the end, turns a
+// mismatch with want into an error instead of EOF. On any error it first
+// cancels the upload, so the object is never committed.
+type checkedReader struct {
+	r      io.Reader
+	want   *want
+	key    string
+	cancel func()
+	h      hash.Hash
+	n      int64
+	err    error
+}
+
+func (c *checkedReader) Read(p []byte) (int, error) {
+	if c.h == nil {
+		c.h = sha256.New()
+	}
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
+	if err == io.EOF && c.want != nil {
+		got := hex.EncodeToString(c.h.Sum(nil))
+		if c.n != c.want.size || got != c.want.sha256 {
+			err = fmt.Errorf("%w: %s: the source changed while it was written (%d bytes, sha256 %s; expected %d bytes, sha256 %s)", ErrVerify, c.key, c.n, got, c.want.size, c.want.sha256)
+		}
+	}
+	if err != nil && err != io.EOF {
+		c.err = err
+		if c.cancel != nil {
+			c.cancel()
+		}
+	}
+	return n, err
 }
 
 // localTmp is the folder of a file:// store where creates stage their bytes.
@@ -278,7 +330,7 @@ func syncDir(dir string) error {
 
 // createBytes is create for small objects.
 func (s *Store) createBytes(ctx context.Context, key string, data []byte) error {
-	return s.create(ctx, key, bytes.NewReader(data))
+	return s.create(ctx, key, bytes.NewReader(data), &want{int64(len(data)), sha256Hex(data)})
 }
 
 // read reads a whole object, refusing one larger than limit.

@@ -52,6 +52,10 @@ func main() {
 	err := newApp().RunContext(ctx, os.Args)
 	code := exitCode(ctx, err)
 	stop()
+	if os.Getenv("LOCKSTEP_CRASH_AT_OP") != "" {
+		// The crash tests read how many store operations a command makes.
+		fmt.Fprintf(os.Stderr, "lockstep: store operations: %d\n", publish.StoreOps())
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lockstep:", err)
 	}
