@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/lockstep-data/lockstep/pipeline"
 	"github.com/lockstep-data/lockstep/publish"
+	"github.com/lockstep-data/lockstep/publish/publishtest"
 )
 
 // published builds and publishes the committed demo data into a fresh file
@@ -17,7 +19,12 @@ import (
 func published(t *testing.T, options string) (store, dir, release string) {
 	t.Helper()
 	dir = t.TempDir()
-	store = "file://" + filepath.Join(dir, "store")
+	return publishedTo(t, "file://"+filepath.Join(dir, "store"), dir, options)
+}
+
+// publishedTo publishes the demo data into store, using dir for specs and staging.
+func publishedTo(t *testing.T, store, dir, options string) (string, string, string) {
+	t.Helper()
 	spec := writeSpec(t, dir, filepath.Join(repoRoot(t), "testdata", "places"), options)
 	var res publish.PublishResult
 	okJSON(t, store, &res, "publish", "--spec", spec, "--stage", filepath.Join(dir, "stage"))
@@ -34,10 +41,28 @@ func history(t *testing.T, store string) []publish.Entry {
 	return h
 }
 
+// remoteBackends are the stores the CLI tests run on besides the local one.
+var cliBackends = []struct {
+	name string
+	url  func(t *testing.T, dir string) string
+}{
+	{"file", func(t *testing.T, dir string) string { return "file://" + filepath.Join(dir, "store") }},
+	{"minio", func(t *testing.T, dir string) string { return publishtest.MinIO(t, "lockstep") }},
+}
+
 // TestRacingPromoters: 8 processes x 50 rounds promote one channel with
 // --retry-on-conflict. Every promotion lands exactly once, in 400 entries.
 func TestRacingPromoters(t *testing.T) {
-	store, _, rel := published(t, "")
+	for _, b := range cliBackends {
+		t.Run(b.name, func(t *testing.T) {
+			dir := t.TempDir()
+			racingPromoters(t, b.url(t, dir), dir)
+		})
+	}
+}
+
+func racingPromoters(t *testing.T, store, dir string) {
+	store, _, rel := publishedTo(t, store, dir, "")
 	const procs, rounds = 8, 50
 	var wg sync.WaitGroup
 	errs := make(chan string, procs*rounds)
@@ -151,7 +176,16 @@ func TestExpectHead(t *testing.T) {
 // TestTamper: a flipped byte in a blob makes pull fail with exit 5, naming
 // the asset, and the release pulled before stays current.
 func TestTamper(t *testing.T) {
-	store, dir, relA := published(t, "{compression: zstd}")
+	for _, b := range cliBackends {
+		t.Run(b.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tamper(t, b.url(t, dir), dir)
+		})
+	}
+}
+
+func tamper(t *testing.T, store, dir string) {
+	store, _, relA := publishedTo(t, store, dir, "{compression: zstd}")
 	ok(t, store, "promote", "--bundle", "places", "--release", relA)
 	serve := filepath.Join(dir, "serve")
 	ok(t, store, "pull", "--bundle", "places", "--dest", serve)
@@ -165,8 +199,8 @@ func TestTamper(t *testing.T) {
 	}
 	var m publish.Manifest
 	okJSON(t, store, &m, "show", "--bundle", "places", b.Release)
-	blob := filepath.Join(dir, "store", "blobs", "sha256", m.Assets[0].SHA256)
-	flipByte(t, blob, 1000)
+	blob := "blobs/sha256/" + m.Assets[0].SHA256
+	flipByte(t, store, blob, 1000)
 
 	r := lockstep(t, store, "pull", "--bundle", "places", "--dest", serve)
 	if r.code != exitVerify || !strings.Contains(r.stderr, `asset "places"`) || !strings.Contains(r.stderr, "sha256") {
@@ -175,10 +209,10 @@ func TestTamper(t *testing.T) {
 	assertCurrent(t, serve, relA)
 
 	// A tampered manifest is refused the same way.
-	flipByte(t, blob, 1000) // restore the blob
-	manifest := filepath.Join(dir, "store", "bundles", "places", "releases", b.Release+".json")
-	data, _ := os.ReadFile(manifest)
-	os.WriteFile(manifest, []byte(strings.Replace(string(data), `"rows": 3000`, `"rows": 3001`, 1)), 0o644)
+	flipByte(t, store, blob, 1000) // restore the blob
+	editObject(t, store, "bundles/places/releases/"+b.Release+".json", func(data []byte) []byte {
+		return []byte(strings.Replace(string(data), `"rows": 3000`, `"rows": 3001`, 1))
+	})
 	r = lockstep(t, store, "pull", "--bundle", "places", "--dest", serve)
 	if r.code != exitVerify || !strings.Contains(r.stderr, "manifest") {
 		t.Fatalf("pull of a tampered manifest: exit %d: %s", r.code, r.stderr)
@@ -189,19 +223,29 @@ func TestTamper(t *testing.T) {
 	}
 }
 
-func flipByte(t *testing.T, path string, at int64) {
+func flipByte(t *testing.T, store, key string, at int) {
 	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	editObject(t, store, key, func(b []byte) []byte { b[at] ^= 0xff; return b })
+}
+
+// editObject rewrites an object in place, as an attacker or a bad disk would.
+func editObject(t *testing.T, store, key string, edit func([]byte) []byte) {
+	t.Helper()
+	ctx := context.Background()
+	loc, err := publish.ParseLocation(store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, at); err != nil {
+	b, err := loc.OpenBucket(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, at); err != nil {
+	defer b.Close()
+	data, err := b.ReadAll(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WriteAll(ctx, key, edit(data), nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -331,5 +375,86 @@ func TestMalformedSpec(t *testing.T) {
 				t.Fatalf("a bad spec wrote to the store: %v", files)
 			}
 		})
+	}
+}
+
+// TestRollbackRepublish: rollback goes back one release at a time as new
+// entries; republish points at any complete release, refuses one whose blobs
+// are gone (exit 5, naming them); unchanged assets upload 0 bytes.
+func TestRollbackRepublish(t *testing.T) {
+	for _, b := range cliBackends {
+		t.Run(b.name, func(t *testing.T) {
+			dir := t.TempDir()
+			store := b.url(t, dir)
+			places := filepath.Join(repoRoot(t), "testdata", "places")
+			var rels []string
+			for _, opt := range []string{"{compression: none}", "{compression: zstd}", "{compression: lz4}"} {
+				var r pipeline.RunResult
+				okJSON(t, store, &r, "run", "--spec", writeSpec(t, dir, places, opt), "--stage", filepath.Join(dir, "stage"))
+				rels = append(rels, r.Release)
+			}
+			// The same assets as release 2, in a new release: nothing to upload.
+			var again publish.PublishResult
+			okJSON(t, store, &again, "publish", "--spec", writeSpec(t, dir, places, "{compression: zstd, columns: null}"), "--stage", filepath.Join(dir, "stage"))
+			if again.Unchanged || again.BytesUploaded != 0 || again.BlobsUploaded != 0 || again.BlobsSkipped != 1 || again.BytesSkipped == 0 {
+				t.Fatalf("publish of unchanged assets: %+v", again)
+			}
+
+			var e publish.Entry
+			okJSON(t, store, &e, "rollback", "--bundle", "places", "--reason", "bad data")
+			if e.Release != rels[1] || e.Action != "rollback" || e.Previous != rels[2] {
+				t.Fatalf("first rollback: %+v", e)
+			}
+			okJSON(t, store, &e, "rollback", "--bundle", "places")
+			if e.Release != rels[0] {
+				t.Fatalf("second rollback went to %s, want %s", e.Release, rels[0])
+			}
+			okJSON(t, store, &e, "rollback", "--bundle", "places", "--to", rels[2])
+			if e.Release != rels[2] {
+				t.Fatalf("rollback --to: %+v", e)
+			}
+			okJSON(t, store, &e, "republish", "--bundle", "places", "--release", rels[1], "--reason", "fixed upstream")
+			if e.Release != rels[1] || e.Action != "republish" || e.Seq != 7 {
+				t.Fatalf("republish: %+v", e)
+			}
+			h := history(t, store)
+			var got []string
+			for _, x := range h {
+				got = append(got, x.Action)
+			}
+			if strings.Join(got, ",") != "run,run,run,rollback,rollback,rollback,republish" {
+				t.Fatalf("history actions: %v", got)
+			}
+
+			// Delete release 1's blob: republishing it is refused, naming it.
+			var m publish.Manifest
+			okJSON(t, store, &m, "show", "--bundle", "places", rels[0])
+			deleteObject(t, store, "blobs/sha256/"+m.Assets[0].SHA256)
+			r := lockstep(t, store, "republish", "--bundle", "places", "--release", rels[0])
+			if r.code != exitVerify || !strings.Contains(r.stderr, "missing blobs for places") || !strings.Contains(r.stderr, m.Assets[0].SHA256) {
+				t.Fatalf("republish of an incomplete release: exit %d: %s", r.code, r.stderr)
+			}
+			if h2 := history(t, store); len(h2) != len(h) {
+				t.Fatalf("a refused republish wrote to the log")
+			}
+			v := lockstep(t, store, "verify", "--all", "--output", "json")
+			if v.code != exitVerify || !strings.Contains(v.stdout, rels[0]) || !strings.Contains(v.stdout, `"missing"`) {
+				t.Fatalf("verify --all: exit %d: %s", v.code, v.stdout)
+			}
+		})
+	}
+}
+
+func deleteObject(t *testing.T, store, key string) {
+	t.Helper()
+	ctx := context.Background()
+	loc, _ := publish.ParseLocation(store)
+	b, err := loc.OpenBucket(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Delete(ctx, key); err != nil {
+		t.Fatal(err)
 	}
 }
