@@ -52,7 +52,7 @@ func (s *Store) FetchAsset(ctx context.Context, a Asset, dir string) (*os.File, 
 	path := f.Name()
 	f.Close()
 	os.Remove(path)
-	if _, err := fetchBlob(ctx, s, a, path); err != nil {
+	if _, err := fetchBlob(ctx, s, a, path, nil); err != nil {
 		os.Remove(path)
 		return nil, err
 	}

@@ -36,6 +36,7 @@ type PullRequest struct {
 	Dest            string
 	Keep            int // releases to keep in Dest, current included; default 3
 	Logger          *slog.Logger
+	Progress        func(asset string, done, total int64) // optional
 }
 
 // PullResult says what Pull did.
@@ -92,7 +93,7 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 	if err := verifyDir(ctx, relDir, m); err == nil {
 		res.Reused = true
 	} else {
-		dir, n, err := download(ctx, s, m, raw, req.Dest)
+		dir, n, err := download(ctx, s, m, raw, req.Dest, req.Progress)
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +113,7 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 // renames the folder into place. A damaged copy already on disk may be the
 // one DIR/current serves, so it is never touched: the new copy gets a fresh
 // name beside it, and prune removes the old one once it is not current.
-func download(ctx context.Context, s *Store, m *Manifest, raw []byte, dest string) (string, int64, error) {
+func download(ctx context.Context, s *Store, m *Manifest, raw []byte, dest string, progress func(string, int64, int64)) (string, int64, error) {
 	root := filepath.Join(dest, ReleasesDir)
 	tmp, err := os.MkdirTemp(root, ".partial-"+m.Release+"-")
 	if err != nil {
@@ -124,7 +125,7 @@ func download(ctx context.Context, s *Store, m *Manifest, raw []byte, dest strin
 	}
 	var total int64
 	for _, a := range m.Assets {
-		n, err := fetchBlob(ctx, s, a, filepath.Join(tmp, a.File))
+		n, err := fetchBlob(ctx, s, a, filepath.Join(tmp, a.File), progress)
 		if err != nil {
 			return "", 0, err
 		}
@@ -173,7 +174,7 @@ func lockDir(ctx context.Context, dir string) (func(), error) {
 
 // fetchBlob streams one blob to path, refusing it unless size and sha256
 // match the manifest.
-func fetchBlob(ctx context.Context, s *Store, a Asset, path string) (int64, error) {
+func fetchBlob(ctx context.Context, s *Store, a Asset, path string, progress func(string, int64, int64)) (int64, error) {
 	if err := s.hooks.op(ctx, "read "+blobKey(a.SHA256)); err != nil {
 		return 0, err
 	}
@@ -191,7 +192,11 @@ func fetchBlob(ctx context.Context, s *Store, a Asset, path string) (int64, erro
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, a.Size+1))
+	var src io.Reader = io.LimitReader(r, a.Size+1)
+	if progress != nil {
+		src = &countingReader{r: src, fn: func(n int64) { progress(a.Name, n, a.Size) }}
+	}
+	n, err := io.Copy(io.MultiWriter(f, h), src)
 	if err != nil {
 		return 0, fmt.Errorf("asset %q: %w", a.Name, err)
 	}
@@ -296,4 +301,17 @@ func Current(dest string) (*Staged, error) {
 		return nil, fmt.Errorf("%s serves no release yet; run `lockstep pull` first: %w", dest, ErrNotFound)
 	}
 	return st, err
+}
+
+type countingReader struct {
+	r  io.Reader
+	n  int64
+	fn func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.fn(c.n)
+	return n, err
 }

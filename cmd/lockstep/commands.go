@@ -107,7 +107,9 @@ func runPublish(c *cli.Context) error {
 		}
 		st = built.Staged
 	}
-	res, err := publish.Publish(e.ctx, e.store, st, publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log})
+	prog := newProgress("uploaded", e.out.json)
+	res, err := publish.Publish(e.ctx, e.store, st, publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update})
+	prog.finish()
 	if err != nil {
 		return err
 	}
@@ -131,10 +133,12 @@ func runRun(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	prog := newProgress("uploaded", e.out.json)
 	res, err := pipeline.Run(e.ctx, e.builder(c), b, pipeline.RunOptions{
-		Publish: publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log},
+		Publish: publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update},
 		Reason:  c.String("reason"), Logger: e.log,
 	})
+	prog.finish()
 	if err != nil {
 		return err
 	}
@@ -159,10 +163,12 @@ func runPull(c *cli.Context) error {
 		return err
 	}
 	defer e.closer()
+	prog := newProgress("downloaded", e.out.json)
 	res, err := publish.Pull(e.ctx, e.store, publish.PullRequest{
 		Bundle: c.String("bundle"), Channel: c.String("channel"), Release: c.String("release"),
-		Dest: c.String("dest"), Keep: c.Int("keep"), Logger: e.log,
+		Dest: c.String("dest"), Keep: c.Int("keep"), Logger: e.log, Progress: prog.update,
 	})
+	prog.finish()
 	if err != nil {
 		return err
 	}
