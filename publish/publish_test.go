@@ -21,7 +21,7 @@ import (
 	"github.com/lockstep-data/lockstep/publish/publishtest"
 )
 
-func open(t *testing.T, url string) *publish.Store {
+func open(t testing.TB, url string) *publish.Store {
 	t.Helper()
 	s, err := publish.Open(context.Background(), url)
 	if err != nil {
@@ -32,7 +32,7 @@ func open(t *testing.T, url string) *publish.Store {
 }
 
 // stage writes a staged release with the given assets (name -> content).
-func stage(t *testing.T, release, fingerprint string, assets map[string]string) *publish.Staged {
+func stage(t testing.TB, release, fingerprint string, assets map[string]string) *publish.Staged {
 	t.Helper()
 	dir := t.TempDir()
 	m := &publish.Manifest{

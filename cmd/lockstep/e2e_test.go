@@ -181,6 +181,13 @@ func endToEnd(t *testing.T, sparkDir, expected string) {
 		t.Fatal("LOCKSTEP_PYTHON unset under CI=true: pyarrow is missing")
 	}
 
+	// verify --deep re-hashes every blob and opens each asset with its format.
+	var rep publish.VerifyReport
+	okJSON(t, store, &rep, "verify", "--all", "--deep")
+	if !rep.OK || rep.ReleasesChecked != 1 || rep.BlobsChecked != 1 || rep.BytesChecked != built.Assets[0].Size {
+		t.Fatalf("verify --deep: %+v", rep)
+	}
+
 	// query reads the pulled release.
 	var q struct {
 		Rows   int64 `json:"rows"`
