@@ -28,33 +28,33 @@ func newApp() *cli.App {
 			{
 				Name: "build", Usage: "build a bundle into a staged release folder (writes nothing to the store)",
 				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, output},
-				Action: func(c *cli.Context) error { return runBuild(c) },
+				Action: withEnv(runBuild),
 			},
 			{
 				Name: "publish", Usage: "publish a staged release folder, or build and publish a bundle (no channel moves)",
 				ArgsUsage: "[STAGED_DIR]",
 				Flags:     []cli.Flag{specFlag, bundleFlag, stageFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}},
-				Action:    func(c *cli.Context) error { return runPublish(c) },
+				Action:    withEnv(runPublish),
 			},
 			{
 				Name: "promote", Usage: "point a channel at a published release",
 				Flags:  moveFlags(&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Required: true, Usage: "release `ID`"}),
-				Action: func(c *cli.Context) error { return runMove(c, publish.Promote, moveRequest(c, c.String("release"))) },
+				Action: withEnv(move(publish.Promote, "release")),
 			},
 			{
 				Name: "rollback", Usage: "point a channel back at an earlier release (a new log entry; history is kept)",
 				Flags:  moveFlags(&cli.StringFlag{Name: "to", Usage: "release `ID` (default: the release before the current one)"}),
-				Action: func(c *cli.Context) error { return runMove(c, publish.Rollback, moveRequest(c, c.String("to"))) },
+				Action: withEnv(move(publish.Rollback, "to")),
 			},
 			{
 				Name: "republish", Usage: "point a channel at an older release again, after checking all its blobs exist",
 				Flags:  moveFlags(&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Required: true, Usage: "release `ID`"}),
-				Action: func(c *cli.Context) error { return runMove(c, republish, moveRequest(c, c.String("release"))) },
+				Action: withEnv(move(republish, "release")),
 			},
 			{
 				Name: "run", Usage: "build, publish and promote a bundle: what cron, Airflow and CI call",
 				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}},
-				Action: func(c *cli.Context) error { return runRun(c) },
+				Action: withEnv(runRun),
 			},
 			{
 				Name: "pull", Usage: "download the release a channel names, verify every byte, and swap it in",
@@ -63,22 +63,22 @@ func newApp() *cli.App {
 					&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "pull this release instead of the channel's"},
 					&cli.IntFlag{Name: "keep", Value: 3, Usage: "releases kept in DIR, current included"},
 				},
-				Action: func(c *cli.Context) error { return runPull(c) },
+				Action: withEnv(runPull),
 			},
 			{
 				Name: "ls", Usage: "list bundles, releases, and what each channel serves",
 				Flags:  []cli.Flag{bundleFlag, output},
-				Action: func(c *cli.Context) error { return runLs(c) },
+				Action: withEnv(runLs),
 			},
 			{
 				Name: "show", Usage: "show a release's manifest", ArgsUsage: "RELEASE",
 				Flags:  []cli.Flag{needBundle, output},
-				Action: func(c *cli.Context) error { return runShow(c) },
+				Action: withEnv(runShow),
 			},
 			{
 				Name: "history", Usage: "show a channel's log, oldest first",
 				Flags:  []cli.Flag{needBundle, channelFlag, output},
-				Action: func(c *cli.Context) error { return runHistory(c) },
+				Action: withEnv(runHistory),
 			},
 			{
 				Name: "query", Usage: "read an asset of a pulled release (--dest) or a published one (--bundle, --release)",
@@ -88,12 +88,12 @@ func newApp() *cli.App {
 					&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "published release `ID`"},
 					&cli.IntFlag{Name: "limit", Value: 5, Usage: "rows to show"},
 				},
-				Action: func(c *cli.Context) error { return runQuery(c) },
+				Action: withEnv(runQuery),
 			},
 			{
 				Name: "diff", Usage: "compare two releases: assets added, removed and changed; rows, bytes, schema",
 				ArgsUsage: "R1 R2", Flags: []cli.Flag{needBundle, output},
-				Action: func(c *cli.Context) error { return runDiff(c) },
+				Action: withEnv(runDiff),
 			},
 			{
 				Name: "verify", Usage: "re-hash blobs against their manifests; report missing and corrupt blobs and what they break",
@@ -102,7 +102,7 @@ func newApp() *cli.App {
 					&cli.BoolFlag{Name: "all", Usage: "every release of every bundle (or of --bundle)"},
 					&cli.BoolFlag{Name: "deep", Usage: "also open each asset with its format's reader"},
 				},
-				Action: func(c *cli.Context) error { return runVerify(c) },
+				Action: withEnv(runVerify),
 			},
 			inspectCommand(),
 			{

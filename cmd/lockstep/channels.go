@@ -22,21 +22,19 @@ func moveFlags(extra ...cli.Flag) []cli.Flag {
 	}, extra...)
 }
 
-func moveRequest(c *cli.Context, release string) publish.PromoteRequest {
-	return publish.PromoteRequest{
-		Bundle: c.String("bundle"), Channel: c.String("channel"), Release: release,
-		Reason: c.String("reason"), ExpectHead: c.Int64("expect-head"), RetryOnConflict: c.Bool("retry-on-conflict"),
+// move is the action of one channel move (promote, republish, rollback):
+// the release comes from releaseFlag; the entry is printed.
+func move(fn func(context.Context, *publish.Store, publish.PromoteRequest) (*publish.Entry, error), releaseFlag string) func(*cli.Context, *env) error {
+	return func(c *cli.Context, e *env) error {
+		return runMove(c, e, fn, publish.PromoteRequest{
+			Bundle: c.String("bundle"), Channel: c.String("channel"), Release: c.String(releaseFlag),
+			Reason: c.String("reason"), ExpectHead: c.Int64("expect-head"), RetryOnConflict: c.Bool("retry-on-conflict"),
+		})
 	}
 }
 
-// runMove runs one channel move (promote, republish, rollback) and prints the entry.
-func runMove(c *cli.Context, move func(context.Context, *publish.Store, publish.PromoteRequest) (*publish.Entry, error), req publish.PromoteRequest) error {
-	e, err := setup(c)
-	if err != nil {
-		return err
-	}
-	defer e.closer()
-	ent, err := move(e.ctx, e.store, req)
+func runMove(c *cli.Context, e *env, fn func(context.Context, *publish.Store, publish.PromoteRequest) (*publish.Entry, error), req publish.PromoteRequest) error {
+	ent, err := fn(e.ctx, e.store, req)
 	if err != nil {
 		return err
 	}
@@ -50,12 +48,7 @@ func republish(ctx context.Context, s *publish.Store, req publish.PromoteRequest
 	return publish.Promote(ctx, s, req)
 }
 
-func runDiff(c *cli.Context) error {
-	e, err := setup(c)
-	if err != nil {
-		return err
-	}
-	defer e.closer()
+func runDiff(c *cli.Context, e *env) error {
 	if c.NArg() != 2 {
 		return fmt.Errorf("%w: diff needs two releases: lockstep diff --bundle B R1 R2", errUsage)
 	}
@@ -81,12 +74,7 @@ func runDiff(c *cli.Context) error {
 	})
 }
 
-func runVerify(c *cli.Context) error {
-	e, err := setup(c)
-	if err != nil {
-		return err
-	}
-	defer e.closer()
+func runVerify(c *cli.Context, e *env) error {
 	req := publish.VerifyRequest{Bundle: c.String("bundle"), Releases: c.Args().Slice(), All: c.Bool("all")}
 	if !req.All && (req.Bundle == "" || len(req.Releases) == 0) {
 		return fmt.Errorf("%w: verify --bundle B RELEASE..., or verify --all", errUsage)

@@ -42,6 +42,18 @@ func setup(c *cli.Context) (*env, error) {
 	return &env{ctx: c.Context, log: log, store: s, reg: all.Registry(), out: out, closer: func() { s.Close() }}, nil
 }
 
+// withEnv gives an action its env, and closes the store after it.
+func withEnv(fn func(*cli.Context, *env) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		e, err := setup(c)
+		if err != nil {
+			return err
+		}
+		defer e.closer()
+		return fn(c, e)
+	}
+}
+
 func (e *env) builder(c *cli.Context) *pipeline.Builder {
 	return &pipeline.Builder{
 		Store: e.store, Registry: e.reg, Version: version,
@@ -57,12 +69,7 @@ func (e *env) bundle(c *cli.Context) (*pipeline.Bundle, error) {
 	return spec.Bundle(c.String("bundle"))
 }
 
-func runBuild(c *cli.Context) error {
-	e, err := setup(c)
-	if err != nil {
-		return err
-	}
-	defer e.closer()
+func runBuild(c *cli.Context, e *env) error {
 	b, err := e.bundle(c)
 	if err != nil {
 		return err
@@ -81,13 +88,11 @@ func runBuild(c *cli.Context) error {
 	})
 }
 
-func runPublish(c *cli.Context) error {
-	e, err := setup(c)
-	if err != nil {
-		return err
-	}
-	defer e.closer()
-	var st *publish.Staged
+func runPublish(c *cli.Context, e *env) error {
+	var (
+		st  *publish.Staged
+		err error
+	)
 	if dir := c.Args().First(); dir != "" {
 		if st, err = publish.ReadStaged(dir); err != nil {
 			return err
@@ -123,12 +128,7 @@ func runPublish(c *cli.Context) error {
 	})
 }
 
-func runRun(c *cli.Context) error {
-	e, err := setup(c)
-	if err != nil {
-		return err
-	}
-	defer e.closer()
+func runRun(c *cli.Context, e *env) error {
 	b, err := e.bundle(c)
 	if err != nil {
 		return err
@@ -157,12 +157,7 @@ func runRun(c *cli.Context) error {
 	})
 }
 
-func runPull(c *cli.Context) error {
-	e, err := setup(c)
-	if err != nil {
-		return err
-	}
-	defer e.closer()
+func runPull(c *cli.Context, e *env) error {
 	prog := newProgress("downloaded", e.out.json)
 	res, err := publish.Pull(e.ctx, e.store, publish.PullRequest{
 		Bundle: c.String("bundle"), Channel: c.String("channel"), Release: c.String("release"),
@@ -198,14 +193,10 @@ type lsHead struct {
 	Time    time.Time `json:"time"`
 }
 
-func runLs(c *cli.Context) error {
-	e, err := setup(c)
-	if err != nil {
-		return err
-	}
-	defer e.closer()
+func runLs(c *cli.Context, e *env) error {
 	names := []string{c.String("bundle")}
 	if names[0] == "" {
+		var err error
 		if names, err = e.store.Bundles(e.ctx); err != nil {
 			return err
 		}
@@ -255,12 +246,7 @@ func runLs(c *cli.Context) error {
 	})
 }
 
-func runShow(c *cli.Context) error {
-	e, err := setup(c)
-	if err != nil {
-		return err
-	}
-	defer e.closer()
+func runShow(c *cli.Context, e *env) error {
 	rel := c.Args().First()
 	if rel == "" {
 		return fmt.Errorf("%w: show needs a RELEASE; `lockstep ls` lists them", errUsage)
@@ -285,12 +271,7 @@ func runShow(c *cli.Context) error {
 	})
 }
 
-func runHistory(c *cli.Context) error {
-	e, err := setup(c)
-	if err != nil {
-		return err
-	}
-	defer e.closer()
+func runHistory(c *cli.Context, e *env) error {
 	hist, err := e.store.History(e.ctx, c.String("bundle"), c.String("channel"))
 	if err != nil {
 		return err
@@ -302,18 +283,14 @@ func runHistory(c *cli.Context) error {
 	})
 }
 
-func runQuery(c *cli.Context) error {
-	e, err := setup(c)
-	if err != nil {
-		return err
-	}
-	defer e.closer()
+func runQuery(c *cli.Context, e *env) error {
 	if c.NArg() == 0 {
 		return fmt.Errorf("%w: query needs an ASSET name", errUsage)
 	}
 	var (
 		m    *publish.Manifest
 		file *os.File
+		err  error
 	)
 	assetName := c.Args().First()
 	switch {
