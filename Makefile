@@ -26,6 +26,12 @@ demo: build
 	@$(LOCKSTEP) pull --bundle places --channel production --dest $(DEMO)/serve
 	@echo "== lockstep query: the pulled Arrow file"
 	@$(LOCKSTEP) query --dest $(DEMO)/serve --limit 5 places
+	@echo "== lockstep query: the SSTable (kv), key id=2"
+	@$(LOCKSTEP) query --dest $(DEMO)/serve places_by_id 2
+	@echo "== lockstep query: the FST, names within edit distance 1 of Zurich"
+	@$(LOCKSTEP) query --dest $(DEMO)/serve place_names fuzzy:Zurich:1
+	@echo "== lockstep query: the MaxMind DB, an IPv4 address, the same through IPv6, and an IPv6 one"
+	@$(LOCKSTEP) query --dest $(DEMO)/serve ip_places 89.238.231.5 ::ffff:89.238.231.5 2a06:5e8b:1::7
 	@echo "== lockstep ls"
 	@$(LOCKSTEP) ls
 
@@ -37,7 +43,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 golden:
-	$(GO) test ./... -run Golden -update
+	$(GO) test ./formats/... -run Golden -update
 
 clean:
 	rm -rf bin .lockstep

@@ -41,5 +41,5 @@ func Example() {
 	fmt.Println(err)
 	// Output:
 	// .arrow 2 [[Lisboa] [Zürich]]
-	// unknown format "parquet" (valid: arrow)
+	// unknown format "parquet" (valid: arrow, fst, kv, mmdb)
 }

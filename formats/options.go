@@ -123,3 +123,77 @@ func (o *Options) Finish() error {
 	}
 	return nil
 }
+
+// Columns reads one column name or a list of them.
+func (o *Options) Columns(key string) []string {
+	if s, ok := o.raw[key].(string); ok {
+		o.valid = append(o.valid, key)
+		if s == "" {
+			o.fail(key, "a column name or a list of them", `""`)
+			return nil
+		}
+		return []string{s}
+	}
+	return o.Strings(key)
+}
+
+// Bool reads a boolean option.
+func (o *Options) Bool(key string, def bool) bool {
+	o.valid = append(o.valid, key)
+	v, ok := o.raw[key]
+	if !ok || v == nil {
+		return def
+	}
+	b, ok := v.(bool)
+	if !ok {
+		o.fail(key, "true or false", v)
+		return def
+	}
+	return b
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+	{"B", 1},
+}
+
+// Size reads a byte size: an integer, or a string such as "64MiB" or "4KB",
+// within [lo, hi].
+func (o *Options) Size(key string, def, lo, hi int64) int64 {
+	v, ok := o.raw[key]
+	s, isString := v.(string)
+	if !ok || !isString {
+		return o.Int(key, def, lo, hi)
+	}
+	o.valid = append(o.valid, key)
+	want := "a size such as 65536, \"64KiB\", \"16MiB\" or \"1GiB\""
+	str := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(str, u.suffix) {
+			str, mult = strings.TrimSpace(strings.TrimSuffix(str, u.suffix)), u.mult
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscanf(str, "%d", &n); err != nil || fmt.Sprint(n) != str || n > math.MaxInt64/mult {
+		o.fail(key, want, s)
+		return def
+	}
+	n *= mult
+	if n < lo || n > hi {
+		o.fail(key, fmt.Sprintf("between %d and %d bytes", lo, hi), s)
+		return def
+	}
+	return n
+}
+
+// Has reports whether the spec set key.
+func (o *Options) Has(key string) bool {
+	v, ok := o.raw[key]
+	return ok && v != nil
+}

@@ -221,6 +221,7 @@ func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, d
 		return in, nil, err
 	}
 	in.Rows, in.SparkVersion = rows, spark
+	in.DeltaVersion, in.SparkSchema = src.DeltaVersion, src.SparkSchema
 	var assets []publish.Asset
 	for _, s := range sinks {
 		if err := s.finish(ctx); err != nil {

@@ -22,11 +22,21 @@ import (
 // Source is one input resolved to exact files, in the canonical order
 // (invariant 10: by path; within a file by row group, then row).
 type Source struct {
-	Name   string
-	URL    string // redacted
-	Files  []publish.InputFile
-	bucket *blob.Bucket
-	onFile func(path string) // called by Scan before each file's records
+	Name  string
+	URL   string // redacted
+	Files []publish.InputFile
+	// Partitions are the hive partition columns, appended to every record
+	// after the file's own columns; parts[i] holds file i's values.
+	Partitions []Partition
+	parts      [][]*string
+	// DeltaVersion is the Delta table version read, for a Delta table.
+	DeltaVersion *int64
+	// SparkSchema is Spark's schema from the first footer that names one
+	// (org.apache.spark.sql.parquet.row.metadata).
+	SparkSchema string
+	bucket      *blob.Bucket
+	onFile      func(path string) // called by Scan before each file's records
+	schema      *arrow.Schema     // merged, with partitions; set by Schema
 }
 
 // Skipped is a file discovery left out, and why.
@@ -64,8 +74,21 @@ func skipReason(rel string) string {
 	return ""
 }
 
-// Discover lists the Parquet files of a Spark output folder.
+// Discover lists the Parquet files of a Spark output folder or Delta table.
+// A folder holding _delta_log/ is read as a Delta table at its latest
+// version; DiscoverOptions.DeltaVersion picks another.
 func Discover(ctx context.Context, name, rawURL string, requireSuccess bool) (*Source, []Skipped, error) {
+	return DiscoverWith(ctx, name, rawURL, DiscoverOptions{RequireSuccess: requireSuccess})
+}
+
+// DiscoverOptions tune discovery.
+type DiscoverOptions struct {
+	RequireSuccess bool   // refuse a plain folder without _SUCCESS
+	DeltaVersion   *int64 // a Delta table's version; nil for the latest
+}
+
+// DiscoverWith is Discover with options.
+func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions) (src *Source, skipped []Skipped, err error) {
 	loc, err := publish.ParseLocation(rawURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: input %q: %v", ErrInput, name, err)
@@ -74,9 +97,13 @@ func Discover(ctx context.Context, name, rawURL string, requireSuccess bool) (*S
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: input %q: %v", ErrInput, name, err)
 	}
-	src := &Source{Name: name, URL: loc.Redacted(), bucket: b}
-	var skipped []Skipped
-	success := false
+	src = &Source{Name: name, URL: loc.Redacted(), bucket: b}
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
+	var objs []*blob.ListObject
 	it := b.List(&blob.ListOptions{})
 	for {
 		obj, err := it.Next(ctx)
@@ -84,41 +111,160 @@ func Discover(ctx context.Context, name, rawURL string, requireSuccess bool) (*S
 			break
 		}
 		if err != nil {
-			b.Close()
 			return nil, nil, fmt.Errorf("%w: input %q: list %s: %v", ErrInput, name, src.URL, err)
 		}
-		if obj.IsDir {
-			continue
+		if !obj.IsDir {
+			objs = append(objs, obj)
 		}
-		rel := obj.Key
-		if rel == "_SUCCESS" {
-			success = true
+	}
+	sort.Slice(objs, func(i, j int) bool { return objs[i].Key < objs[j].Key })
+	isDelta := false
+	for _, o := range objs {
+		if strings.HasPrefix(o.Key, "_delta_log/") {
+			isDelta = true
 		}
-		if why := skipReason(rel); why != "" {
-			skipped = append(skipped, Skipped{Path: rel, Reason: why})
-			continue
+	}
+	var kept []*blob.ListObject
+	var parts [][]*string
+	if isDelta {
+		snap, err := deltaSnapshot(ctx, b, opts.DeltaVersion, objs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: input %q: Delta table at %s: %w", ErrInput, name, src.URL, err)
 		}
-		if strings.Contains(path.Dir(rel), "=") {
-			b.Close()
-			return nil, nil, fmt.Errorf("%w: input %q: %s is in a hive partition folder; partitioned output is not supported yet", ErrInput, name, rel)
+		v := snap.version
+		src.DeltaVersion, src.Partitions = &v, snap.partitions
+		kept, parts = snap.files, snap.values
+		inLog := map[string]bool{}
+		for _, o := range kept {
+			inLog[o.Key] = true
+		}
+		for _, o := range objs {
+			if !inLog[o.Key] && !strings.HasPrefix(o.Key, "_delta_log/") {
+				skipped = append(skipped, Skipped{Path: o.Key, Reason: fmt.Sprintf("not in the Delta log at version %d", v)})
+			}
+		}
+	} else {
+		kept, skipped, err = plainFiles(objs, opts.RequireSuccess)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: input %q at %s: %w", ErrInput, name, src.URL, err)
+		}
+		if kept, parts, src.Partitions, err = plainPartitions(kept); err != nil {
+			return nil, nil, fmt.Errorf("%w: input %q: %v", ErrInput, name, err)
+		}
+	}
+	for _, obj := range kept {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		if err := checkMagic(ctx, b, obj); err != nil {
+			return nil, nil, fmt.Errorf("%w: input %q: %s: %v", ErrInput, name, obj.Key, err)
 		}
 		sum, err := checksum(ctx, b, loc, obj)
 		if err != nil {
-			b.Close()
-			return nil, nil, fmt.Errorf("%w: input %q: %s: %v", ErrInput, name, rel, err)
+			return nil, nil, fmt.Errorf("%w: input %q: %s: %v", ErrInput, name, obj.Key, err)
 		}
-		src.Files = append(src.Files, publish.InputFile{Path: rel, Size: obj.Size, Checksum: sum})
+		src.Files = append(src.Files, publish.InputFile{Path: obj.Key, Size: obj.Size, Checksum: sum})
 	}
-	if requireSuccess && !success {
-		b.Close()
-		return nil, nil, fmt.Errorf("%w: input %q at %s has no _SUCCESS, so the Spark job may not have finished; wait for it, or set require_success: false", ErrNoSuccess, name, src.URL)
-	}
-	if len(src.Files) == 0 {
-		b.Close()
+	src.parts = parts
+	if len(src.Files) == 0 && !isDelta {
 		return nil, nil, fmt.Errorf("%w: input %q: no data files at %s", ErrInput, name, src.URL)
 	}
-	sort.Slice(src.Files, func(i, j int) bool { return src.Files[i].Path < src.Files[j].Path })
 	return src, skipped, nil
+}
+
+// plainFiles applies Spark's rules for which files of an output folder are
+// data: the skip list, _SUCCESS, and Databricks' _started_/_committed_ markers.
+func plainFiles(objs []*blob.ListObject, requireSuccess bool) (kept []*blob.ListObject, skipped []Skipped, err error) {
+	success := false
+	started, committed := map[string]bool{}, map[string]bool{}
+	for _, o := range objs {
+		base := path.Base(o.Key)
+		switch {
+		case o.Key == "_SUCCESS":
+			success = true
+		case strings.HasPrefix(base, "_started_"):
+			started[strings.TrimPrefix(base, "_started_")] = true
+		case strings.HasPrefix(base, "_committed_"):
+			committed[strings.TrimPrefix(base, "_committed_")] = true
+		}
+	}
+	for _, o := range objs {
+		if why := skipReason(o.Key); why != "" {
+			skipped = append(skipped, Skipped{Path: o.Key, Reason: why})
+			continue
+		}
+		if tid := databricksTID(path.Base(o.Key)); tid != "" && started[tid] && !committed[tid] {
+			skipped = append(skipped, Skipped{Path: o.Key, Reason: "uncommitted Databricks attempt (_started_" + tid + " without _committed_" + tid + ")"})
+			continue
+		}
+		kept = append(kept, o)
+	}
+	if requireSuccess && !success {
+		return nil, nil, fmt.Errorf("%w: the Spark job may not have finished; wait for it, or set require_success: false", ErrNoSuccess)
+	}
+	return kept, skipped, nil
+}
+
+// databricksTID returns the transaction id in a DBIO part file name
+// (part-00000-tid-<id>-<uuid>-c000.snappy.parquet), or "".
+func databricksTID(name string) string {
+	_, rest, ok := strings.Cut(name, "-tid-")
+	if !ok {
+		return ""
+	}
+	tid, _, _ := strings.Cut(rest, "-")
+	return tid
+}
+
+// plainPartitions reads hive partition folders from the kept files' paths
+// and infers each column's type over all its values.
+func plainPartitions(kept []*blob.ListObject) ([]*blob.ListObject, [][]*string, []Partition, error) {
+	var names []string
+	var parts [][]*string
+	for i, o := range kept {
+		n, v, err := hivePartitions(o.Key)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if i == 0 {
+			names = n
+		} else if strings.Join(n, "/") != strings.Join(names, "/") {
+			return nil, nil, nil, fmt.Errorf("%s is partitioned by %v but %s by %v; Spark refuses mixed partition layouts too", o.Key, n, kept[0].Key, names)
+		}
+		parts = append(parts, v)
+	}
+	var out []Partition
+	for c, name := range names {
+		col := make([]*string, len(parts))
+		for i := range parts {
+			col[i] = parts[i][c]
+		}
+		t := inferPartitionType(col)
+		out = append(out, Partition{Name: name, Type: t, TypeName: t.String()})
+	}
+	return kept, parts, out, nil
+}
+
+// checkMagic confirms a file is Parquet by its bytes, not its name.
+func checkMagic(ctx context.Context, b *blob.Bucket, o *blob.ListObject) error {
+	if o.Size < 12 {
+		return fmt.Errorf("not Parquet: %d bytes; remove it from the output folder", o.Size)
+	}
+	var head, tail [4]byte
+	ra := &blobReaderAt{ctx: ctx, b: b, key: o.Key}
+	if _, err := ra.ReadAt(head[:], 0); err != nil {
+		return err
+	}
+	if _, err := ra.ReadAt(tail[:], o.Size-4); err != nil {
+		return err
+	}
+	if string(head[:]) == "PARE" || string(tail[:]) == "PARE" {
+		return reader.ErrEncrypted
+	}
+	if string(head[:]) != "PAR1" || string(tail[:]) != "PAR1" {
+		return fmt.Errorf("not Parquet (no PAR1 magic); remove it from the output folder, Spark would fail on it too")
+	}
+	return nil
 }
 
 // checksum identifies a file's content for the build fingerprint: the
@@ -178,13 +324,36 @@ func (r *blobReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// Schema opens the first file and returns its Arrow schema.
+// Schema reads every file's footer and returns the merged Arrow schema,
+// partition columns last. It also records Spark's schema for lineage.
 func (s *Source) Schema(ctx context.Context) (*arrow.Schema, error) {
-	f, err := s.open(ctx, s.Files[0])
-	if err != nil {
-		return nil, err
+	if s.schema != nil {
+		return s.schema, nil
 	}
-	return f.Schema(), nil
+	m := newSchemaMerger()
+	for _, in := range s.Files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f, err := s.open(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		if v, ok := f.KeyValue("org.apache.spark.sql.parquet.row.metadata"); ok && s.SparkSchema == "" {
+			s.SparkSchema = v
+		}
+		if err := m.add(in.Path, f.Schema()); err != nil {
+			return nil, fmt.Errorf("%w: input %q: %v", ErrInput, s.Name, err)
+		}
+	}
+	for _, p := range s.Partitions {
+		if _, dup := m.index[p.Name]; dup {
+			return nil, fmt.Errorf("%w: input %q: partition column %q is also a column in the files", ErrInput, s.Name, p.Name)
+		}
+		m.fields = append(m.fields, arrow.Field{Name: p.Name, Type: p.Type, Nullable: true})
+	}
+	s.schema = m.schema()
+	return s.schema, nil
 }
 
 func (s *Source) open(ctx context.Context, in publish.InputFile) (*reader.File, error) {
@@ -195,17 +364,19 @@ func (s *Source) open(ctx context.Context, in publish.InputFile) (*reader.File, 
 	return f, nil
 }
 
-// Scan streams every record of the source in the canonical order. Every
-// file must have the schema of the first; fn owns a record only for the call.
+// Scan streams every record of the source in the canonical order, each
+// conformed to schema (from Schema): missing columns are null, widened ones
+// cast, partition values appended. fn owns a record only for the call.
 // It returns the row count and the Spark version named in the footers.
 func (s *Source) Scan(ctx context.Context, schema *arrow.Schema, fn func(arrow.RecordBatch) error) (rows int64, sparkVersion string, err error) {
-	for _, in := range s.Files {
+	for i, in := range s.Files {
 		f, err := s.open(ctx, in)
 		if err != nil {
 			return 0, "", err
 		}
-		if !f.Schema().Equal(schema) {
-			return 0, "", fmt.Errorf("%w: input %q: %s has schema\n  %s\nbut %s has\n  %s\nrewrite the output with one schema", ErrInput, s.Name, in.Path, f.Schema(), s.Files[0].Path, schema)
+		conform, err := s.conformer(f.Schema(), schema, i)
+		if err != nil {
+			return 0, "", fmt.Errorf("%w: input %q: %s: %v", ErrInput, s.Name, in.Path, err)
 		}
 		if v, ok := f.KeyValue("org.apache.spark.version"); ok {
 			sparkVersion = v
@@ -214,11 +385,16 @@ func (s *Source) Scan(ctx context.Context, schema *arrow.Schema, fn func(arrow.R
 			s.onFile(s.URL + "/" + in.Path)
 		}
 		err = f.Records(ctx, 0, func(rec arrow.RecordBatch) error {
-			rows += rec.NumRows()
-			return fn(rec)
+			out, err := conform(ctx, rec)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %v", errConform, in.Path, err)
+			}
+			defer out.Release()
+			rows += out.NumRows()
+			return fn(out)
 		})
 		if err != nil {
-			if errors.Is(err, context.Canceled) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return 0, "", err
 			}
 			return 0, "", fmt.Errorf("%w: input %q: %w", ErrInput, s.Name, err)

@@ -50,6 +50,7 @@ type Input struct {
 	Rows         int64       `json:"rows"`
 	SparkVersion string      `json:"spark_version,omitempty"`
 	DeltaVersion *int64      `json:"delta_version,omitempty"`
+	SparkSchema  string      `json:"spark_schema,omitempty"` // org.apache.spark.sql.parquet.row.metadata
 }
 
 // InputFile is one file read, relative to its input's URL.

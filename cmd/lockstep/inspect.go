@@ -4,16 +4,64 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/lockstep-data/lockstep/pipeline"
 )
 
-// inspectCommand describes what a build would read at a URL. The Spark-input
-// issue fills it in.
+// inspectCommand describes what a build would read at a URL.
 func inspectCommand() *cli.Command {
 	return &cli.Command{
 		Name: "inspect", Usage: "describe the Spark output at a URL: files kept and skipped, schema, rows",
 		ArgsUsage: "URL",
-		Action: func(c *cli.Context) error {
-			return fmt.Errorf("%w: inspect is not implemented yet", errUsage)
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "no-require-success", Usage: "describe output without _SUCCESS"},
+			&cli.Int64Flag{Name: "delta-version", Value: -1, Usage: "a Delta table's version (default: the latest)"},
+			&cli.StringFlag{Name: "output", Value: "text", Usage: "text or json"},
 		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("%w: inspect takes one URL", errUsage)
+			}
+			p, err := newPrinter(c)
+			if err != nil {
+				return err
+			}
+			opts := pipeline.DiscoverOptions{RequireSuccess: !c.Bool("no-require-success")}
+			if v := c.Int64("delta-version"); v >= 0 {
+				opts.DeltaVersion = &v
+			}
+			in, err := pipeline.Inspect(c.Context, c.Args().First(), opts)
+			if in != nil {
+				if perr := p.print(in, func(w *tw) { inspectText(w, in) }); perr != nil {
+					return perr
+				}
+			}
+			return err
+		},
+	}
+}
+
+func inspectText(w *tw, in *pipeline.Inspection) {
+	w.line("%s: %d files, %d rows", in.URL, len(in.Files), in.Rows)
+	if in.DeltaVersion != nil {
+		w.line("delta version: %d", *in.DeltaVersion)
+	}
+	for _, f := range in.Files {
+		w.line("  read\t%s\t%d rows\t%s\tspark %s", f.Path, f.Rows, bytesText(f.Size), f.SparkVersion)
+	}
+	for _, s := range in.Skipped {
+		w.line("  skip\t%s\t%s", s.Path, s.Reason)
+	}
+	for _, p := range in.Partitions {
+		w.line("partition %s: %s", p.Name, p.TypeName)
+	}
+	if in.Schema != "" {
+		w.line("%s", in.Schema)
+	}
+	if in.SparkSchema != "" {
+		w.line("spark schema: %s", in.SparkSchema)
+	}
+	for _, u := range in.Unsupported {
+		w.line("unsupported: %s", u)
 	}
 }

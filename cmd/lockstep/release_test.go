@@ -41,13 +41,14 @@ func history(t *testing.T, store string) []publish.Entry {
 	return h
 }
 
-// remoteBackends are the stores the CLI tests run on besides the local one.
+// cliBackends are the stores the CLI tests run on: local, S3 and Azure.
 var cliBackends = []struct {
 	name string
 	url  func(t *testing.T, dir string) string
 }{
 	{"file", func(t *testing.T, dir string) string { return "file://" + filepath.Join(dir, "store") }},
 	{"minio", func(t *testing.T, dir string) string { return publishtest.MinIO(t, "lockstep") }},
+	{"azurite", func(t *testing.T, dir string) string { return publishtest.Azurite(t, "lockstep") }},
 }
 
 // TestRacingPromoters: 8 processes x 50 rounds promote one channel with

@@ -5,11 +5,17 @@ package all
 import (
 	"github.com/lockstep-data/lockstep/formats"
 	"github.com/lockstep-data/lockstep/formats/arrowipc"
+	"github.com/lockstep-data/lockstep/formats/fst"
+	"github.com/lockstep-data/lockstep/formats/kv"
+	"github.com/lockstep-data/lockstep/formats/mmdb"
 )
 
 // Registry returns the registry of every format lockstep writes.
 func Registry() *formats.Registry {
 	return formats.NewRegistry(
 		arrowipc.Format{},
+		fst.Format{},
+		kv.Format{},
+		mmdb.Format{},
 	)
 }

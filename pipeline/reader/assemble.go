@@ -3,6 +3,7 @@ package reader
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/big"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -175,6 +176,9 @@ func (a *assembler) leaf(n *node, ss []int32, count int) (arrow.Array, error) {
 		}
 		v := vals[s]
 		if v.DefinitionLevel() < n.def || v.IsNull() {
+			if n.nullKeyErr {
+				return nil, fmt.Errorf("%w: column %q holds a null map key", ErrCorrupt, n.name)
+			}
 			b.AppendNull()
 			continue
 		}
@@ -243,7 +247,14 @@ func appender(n *node, b array.Builder) (func(parquet.Value) error, error) {
 		return ok(func(v parquet.Value) { bb.Append(arrow.Timestamp(v.Int64())) })
 	case convInt96:
 		bb := b.(*array.TimestampBuilder)
-		return ok(func(v parquet.Value) { bb.Append(arrow.Timestamp(int96Micros(v))) })
+		return func(v parquet.Value) error {
+			us, err := int96Micros(v)
+			if err != nil {
+				return err
+			}
+			bb.Append(arrow.Timestamp(us))
+			return nil
+		}, nil
 	case convString:
 		bb := b.(*array.StringBuilder)
 		return ok(func(v parquet.Value) { bb.BinaryBuilder.Append(v.ByteArray()) })
@@ -286,13 +297,26 @@ func appender(n *node, b array.Builder) (func(parquet.Value) error, error) {
 
 const julianUnixEpoch = 2440588
 
+const microsPerDay = 86_400_000_000
+
 // int96Micros converts Spark's INT96 timestamp (nanoseconds of the day, then
-// the Julian day) to microseconds since the Unix epoch.
-func int96Micros(v parquet.Value) int64 {
+// the Julian day) to microseconds since the Unix epoch. A value int64
+// microseconds cannot hold (beyond ±292,000 years, past anything Spark
+// writes) is refused, as Spark refuses it, rather than wrapped.
+func int96Micros(v parquet.Value) (int64, error) {
 	x := v.Int96()
+	// Spark reads the nanoseconds as a signed long: timestamps before the
+	// Julian epoch carry a negative remainder.
 	nanos := int64(uint64(x[1])<<32 | uint64(x[0]))
-	day := int64(x[2])
-	return (day-julianUnixEpoch)*86_400_000_000 + nanos/1000
+	day := int64(int32(x[2]))
+	if nanos >= 86_400*1_000_000_000 || nanos <= -86_400*1_000_000_000 {
+		return 0, fmt.Errorf("%w: INT96 timestamp with %d nanoseconds in a day", ErrCorrupt, nanos)
+	}
+	d := day - julianUnixEpoch
+	if d > math.MaxInt64/microsPerDay-1 || d < math.MinInt64/microsPerDay+1 {
+		return 0, fmt.Errorf("%w: INT96 timestamp on Julian day %d is outside what int64 microseconds hold (about ±292,000 years)", ErrCorrupt, day)
+	}
+	return d*microsPerDay + nanos/1000, nil
 }
 
 // unscaled reads a decimal's unscaled integer from any of its physical types.

@@ -12,11 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
 )
 
 var (
@@ -24,16 +26,24 @@ var (
 	ErrEncrypted   = errors.New("encrypted parquet is not supported")
 	ErrCorrupt     = errors.New("corrupt parquet")
 	ErrUnsupported = errors.New("unsupported parquet")
+	// ErrLimit is a file that is valid but larger than Limits allow.
+	ErrLimit = errors.New("parquet file exceeds a reader limit")
 )
 
-// Limits bound what a file may make the reader allocate.
+// Limits bound what a file may make the reader allocate. A footer is
+// untrusted: every size in it is checked against these before it is used.
 type Limits struct {
-	MaxFooter int64 // bytes of footer metadata
-	MaxRows   int64 // rows in one row group
+	MaxFooter      int64 // bytes of footer metadata
+	MaxRows        int64 // rows in one row group
+	MaxColumnChunk int64 // uncompressed bytes of one column chunk
+	// BatchBytes cuts a record batch early when one column's values reach
+	// it, so memory stays O(batch) whatever the rows hold. It must stay
+	// below 2 GiB, where Arrow's int32 offsets overflow.
+	BatchBytes int64
 }
 
 // DefaultLimits are generous for real Spark output and small for attacks.
-var DefaultLimits = Limits{MaxFooter: 64 << 20, MaxRows: 1 << 31}
+var DefaultLimits = Limits{MaxFooter: 64 << 20, MaxRows: 1 << 31, MaxColumnChunk: 512 << 20, BatchBytes: 64 << 20}
 
 // DefaultBatchRows is how many rows one record batch holds at most.
 const DefaultBatchRows = 64 * 1024
@@ -49,9 +59,16 @@ type File struct {
 
 // Open reads and checks the footer of the Parquet file r of the given size.
 // name is used in errors.
-func Open(r io.ReaderAt, size int64, name string) (f *File, err error) {
+func Open(r io.ReaderAt, size int64, name string) (*File, error) {
+	return OpenLimits(r, size, name, DefaultLimits)
+}
+
+// OpenLimits is Open with explicit limits.
+func OpenLimits(r io.ReaderAt, size int64, name string, lim Limits) (f *File, err error) {
 	defer recoverTo(&err, name)
-	lim := DefaultLimits
+	if lim.BatchBytes <= 0 || lim.BatchBytes > 1<<30 {
+		lim.BatchBytes = DefaultLimits.BatchBytes
+	}
 	if size < 12 {
 		return nil, fmt.Errorf("%s: %w: %d bytes", name, ErrNotParquet, size)
 	}
@@ -69,8 +86,11 @@ func Open(r io.ReaderAt, size int64, name string) (f *File, err error) {
 		return nil, fmt.Errorf("%s: %w: no PAR1 magic", name, ErrNotParquet)
 	}
 	footer := int64(binary.LittleEndian.Uint32(tail[:4]))
-	if footer > size-12 || footer > lim.MaxFooter {
-		return nil, fmt.Errorf("%s: %w: footer of %d bytes in a file of %d (limit %d)", name, ErrCorrupt, footer, size, lim.MaxFooter)
+	if footer > size-12 {
+		return nil, fmt.Errorf("%s: %w: footer of %d bytes in a file of %d", name, ErrCorrupt, footer, size)
+	}
+	if footer > lim.MaxFooter {
+		return nil, fmt.Errorf("%s: %w: footer of %d bytes (limit %d)", name, ErrLimit, footer, lim.MaxFooter)
 	}
 	pf, err := parquet.OpenFile(r, size,
 		parquet.SkipPageIndex(true),
@@ -78,6 +98,9 @@ func Open(r io.ReaderAt, size int64, name string) (f *File, err error) {
 		parquet.ReadBufferSize(1<<20),
 	)
 	if err != nil {
+		if strings.Contains(err.Error(), "DecryptionConfig") {
+			return nil, fmt.Errorf("%s: %w (the footer is signed or encrypted)", name, ErrEncrypted)
+		}
 		return nil, fmt.Errorf("%s: %w: %v", name, ErrCorrupt, err)
 	}
 	md := pf.Metadata()
@@ -91,6 +114,12 @@ func Open(r io.ReaderAt, size int64, name string) (f *File, err error) {
 		}
 		if len(rg.Columns) != len(tree.leaves) {
 			return nil, fmt.Errorf("%s: %w: row group %d has %d columns, schema has %d", name, ErrCorrupt, i, len(rg.Columns), len(tree.leaves))
+		}
+		for j, c := range rg.Columns {
+			if u := c.MetaData.TotalUncompressedSize; u < 0 || u > lim.MaxColumnChunk {
+				return nil, fmt.Errorf("%s: %w: row group %d, column %q holds %d bytes uncompressed (limit %d); rewrite it with smaller row groups",
+					name, ErrLimit, i, tree.path(j), u, lim.MaxColumnChunk)
+			}
 		}
 	}
 	return &File{name: name, pf: pf, tree: tree, mem: memory.DefaultAllocator, limits: lim}, nil
@@ -110,12 +139,17 @@ func (f *File) KeyValue(key string) (string, bool) { return f.pf.Lookup(key) }
 func (f *File) CreatedBy() string { return f.pf.Metadata().CreatedBy }
 
 // Records streams the file's rows in order as record batches of at most
-// batchRows rows. fn owns the record only for the call.
-func (f *File) Records(ctx context.Context, batchRows int, fn func(arrow.RecordBatch) error) (err error) {
+// batchRows rows (fewer where a column's values reach Limits.BatchBytes).
+// fn owns the record only for the call.
+func (f *File) Records(ctx context.Context, batchRows int, fn func(arrow.RecordBatch) error) error {
 	if batchRows <= 0 {
 		batchRows = DefaultBatchRows
 	}
-	for gi, rg := range f.pf.RowGroups() {
+	var groups []parquet.RowGroup
+	if err := f.safe(func() error { groups = f.pf.RowGroups(); return nil }); err != nil {
+		return err
+	}
+	for gi, rg := range groups {
 		if err := f.rowGroup(ctx, gi, rg, batchRows, fn); err != nil {
 			return err
 		}
@@ -123,13 +157,32 @@ func (f *File) Records(ctx context.Context, batchRows int, fn func(arrow.RecordB
 	return nil
 }
 
-func (f *File) rowGroup(ctx context.Context, gi int, rg parquet.RowGroup, batchRows int, fn func(arrow.RecordBatch) error) (err error) {
+// safe runs a call into the Parquet library or the assembler, turning a
+// panic into ErrCorrupt naming the file. The consumer's callback never runs
+// under it, so a panic there stays a panic.
+func (f *File) safe(call func() error) (err error) {
 	defer recoverTo(&err, f.name)
-	chunks := rg.ColumnChunks()
+	return call()
+}
+
+func (f *File) rowGroup(ctx context.Context, gi int, rg parquet.RowGroup, batchRows int, fn func(arrow.RecordBatch) error) error {
 	cols := make([]*columnReader, len(f.tree.leaves))
-	for i := range cols {
-		cols[i] = &columnReader{pages: chunks[i].Pages(), repeated: f.tree.leafRepeated(i)}
-		defer cols[i].close()
+	err := f.safe(func() error {
+		chunks := rg.ColumnChunks()
+		for i := range cols {
+			cols[i] = &columnReader{pages: chunks[i].Pages(), repeated: f.tree.leafRepeated(i)}
+		}
+		return nil
+	})
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				_ = f.safe(func() error { c.close(); return nil })
+			}
+		}
+	}()
+	if err != nil {
+		return err
 	}
 	remaining := rg.NumRows()
 	asm := &assembler{mem: f.mem, vals: make([][]parquet.Value, len(cols))}
@@ -138,19 +191,21 @@ func (f *File) rowGroup(ctx context.Context, gi int, rg parquet.RowGroup, batchR
 			return err
 		}
 		n := int(min(int64(batchRows), remaining))
-		for i, c := range cols {
-			vals, got, err := c.readRows(n)
+		var rec arrow.RecordBatch
+		err := f.safe(func() error {
+			got, err := f.readBatch(gi, cols, asm, n)
 			if err != nil {
-				return fmt.Errorf("%s: row group %d, column %q: %w", f.name, gi, f.tree.path(i), err)
+				return err
 			}
-			if got != n {
-				return fmt.Errorf("%s: row group %d, column %q: %w: %d rows where the footer says %d", f.name, gi, f.tree.path(i), ErrCorrupt, got, n)
+			n = got
+			rec, err = f.assemble(asm, n)
+			if err != nil {
+				return fmt.Errorf("%s: row group %d: %w", f.name, gi, err)
 			}
-			asm.vals[i] = vals
-		}
-		rec, err := f.assemble(asm, n)
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("%s: row group %d: %w", f.name, gi, err)
+			return err
 		}
 		err = fn(rec)
 		rec.Release()
@@ -159,7 +214,46 @@ func (f *File) rowGroup(ctx context.Context, gi int, rg parquet.RowGroup, batchR
 		}
 		remaining -= int64(n)
 	}
-	return nil
+	// A chunk holding more rows than the footer states is corrupt; reading
+	// only what the footer says would drop rows silently.
+	return f.safe(func() error {
+		for i, c := range cols {
+			more, err := c.more()
+			if err != nil {
+				return fmt.Errorf("%s: row group %d, column %q: %w", f.name, gi, f.tree.path(i), err)
+			}
+			if more {
+				return fmt.Errorf("%s: row group %d, column %q: %w: more rows than the footer's %d", f.name, gi, f.tree.path(i), ErrCorrupt, rg.NumRows())
+			}
+		}
+		return nil
+	})
+}
+
+// readBatch reads up to n rows of every column into asm and returns how
+// many it read: fewer than n where a column's values reach BatchBytes.
+func (f *File) readBatch(gi int, cols []*columnReader, asm *assembler, n int) (int, error) {
+	for i, c := range cols {
+		vals, got, err := c.readRows(n, f.limits.BatchBytes)
+		if err != nil {
+			return 0, fmt.Errorf("%s: row group %d, column %q: %w", f.name, gi, f.tree.path(i), err)
+		}
+		if got == 0 {
+			return 0, fmt.Errorf("%s: row group %d, column %q: %w: no rows left where the footer says %d more", f.name, gi, f.tree.path(i), ErrCorrupt, n)
+		}
+		if got < n {
+			// Cut the batch here: give back the rows other columns read beyond it.
+			for _, p := range cols[:i] {
+				p.unread(got)
+			}
+			n = got
+		}
+		asm.vals[i] = vals
+	}
+	for i, c := range cols {
+		asm.vals[i] = c.rows(n)
+	}
+	return n, nil
 }
 
 func (f *File) assemble(asm *assembler, n int) (arrow.RecordBatch, error) {
@@ -237,41 +331,88 @@ type columnReader struct {
 	pos      int
 	eof      bool
 	repeated bool
-	out      []parquet.Value
+	out      []parquet.Value // the current batch
+	starts   []int           // index in out of each row's first value
+	carry    []parquet.Value // rows read but given back by unread
 }
 
-// readRows returns the values of the next n rows (fewer at the end of the
-// chunk). Byte-array values are copied, so they outlive the page.
-func (c *columnReader) readRows(n int) ([]parquet.Value, int, error) {
-	c.out = c.out[:0]
-	rows := 0
+// readRows reads the values of the next n rows (fewer at the end of the
+// chunk, or once they hold budget bytes). Byte-array values are copied, so
+// they outlive the page. It returns the values and the rows read.
+func (c *columnReader) readRows(n int, budget int64) ([]parquet.Value, int, error) {
+	c.out = append(c.out[:0], c.carry...)
+	c.carry = c.carry[:0]
+	c.starts = c.starts[:0]
+	var bytes int64
+	for i, v := range c.out {
+		if v.RepetitionLevel() == 0 {
+			c.starts = append(c.starts, i)
+		}
+		if k := v.Kind(); (k == parquet.ByteArray || k == parquet.FixedLenByteArray) && !v.IsNull() {
+			bytes += int64(len(v.ByteArray()))
+		}
+	}
+	if len(c.starts) > n {
+		c.unread(n)
+		return c.out, n, nil
+	}
 	for {
 		if c.pos == len(c.buf) {
 			if err := c.fill(); err != nil {
 				return nil, 0, err
 			}
 			if c.pos == len(c.buf) {
-				return c.out, rows, nil // end of chunk
+				return c.out, len(c.starts), nil // end of chunk
 			}
 		}
 		v := c.buf[c.pos]
 		if v.RepetitionLevel() == 0 {
-			if rows == n {
-				return c.out, rows, nil
+			if len(c.starts) == n || (bytes >= budget && len(c.starts) > 0) {
+				return c.out, len(c.starts), nil
 			}
-			rows++
-		} else if rows == 0 {
+			c.starts = append(c.starts, len(c.out))
+		} else if len(c.starts) == 0 {
 			return nil, 0, fmt.Errorf("%w: first value of a row has repetition level %d", ErrCorrupt, v.RepetitionLevel())
 		}
 		switch v.Kind() {
 		case parquet.ByteArray, parquet.FixedLenByteArray:
 			if !v.IsNull() {
 				v = v.Clone()
+				bytes += int64(len(v.ByteArray()))
 			}
 		}
 		c.out = append(c.out, v)
 		c.pos++
 	}
+}
+
+// unread gives back every row of the current batch from row k on; the
+// next readRows starts with them.
+func (c *columnReader) unread(k int) {
+	if k >= len(c.starts) {
+		return
+	}
+	cut := c.starts[k]
+	c.carry = append(c.carry[:0], c.out[cut:]...)
+	c.out = c.out[:cut]
+	c.starts = c.starts[:k]
+}
+
+// rows returns the values of the current batch's first k rows.
+func (c *columnReader) rows(k int) []parquet.Value {
+	c.unread(k)
+	return c.out
+}
+
+// more reports whether the chunk holds values beyond those handed out.
+func (c *columnReader) more() (bool, error) {
+	if len(c.carry) > 0 || c.pos < len(c.buf) {
+		return true, nil
+	}
+	if err := c.fill(); err != nil {
+		return false, err
+	}
+	return c.pos < len(c.buf), nil
 }
 
 const valueChunk = 4096
@@ -286,9 +427,13 @@ func (c *columnReader) fill() error {
 				return nil
 			}
 			if err != nil {
-				return fmt.Errorf("%w: %v", ErrCorrupt, err)
+				return pageError(err)
 			}
 			c.releasePage()
+			if err := checkPage(p); err != nil {
+				parquet.Release(p)
+				return err
+			}
 			c.page, c.values = p, p.Values()
 		}
 		if cap(c.buf) < valueChunk {
@@ -299,11 +444,49 @@ func (c *columnReader) fill() error {
 		if err == io.EOF {
 			c.values = nil
 		} else if err != nil {
-			return fmt.Errorf("%w: %v", ErrCorrupt, err)
+			return pageError(err)
 		}
 		if n > 0 {
 			return nil
 		}
+	}
+	return nil
+}
+
+// pageError keeps ErrLimit visible and calls anything else corrupt.
+func pageError(err error) error {
+	if errors.Is(err, ErrLimit) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrCorrupt, err)
+}
+
+// checkPage catches pages that parquet-go decoded inconsistently instead of
+// handing out wrong values: a byte-array page whose offsets do not cover
+// its data exactly (parquet-go v0.32 logs "byte array page has N offsets
+// but numValues is M" and then reads every value as "").
+func checkPage(p parquet.Page) error {
+	if p.Dictionary() != nil {
+		return nil
+	}
+	d := p.Data()
+	if d.Kind() != encoding.ByteArray {
+		return nil
+	}
+	data, offs := d.Data()
+	want := p.NumValues() - p.NumNulls()
+	if int64(len(offs)) != want+1 && !(want == 0 && len(offs) == 0) {
+		return fmt.Errorf("%w: byte-array page of %d values decoded to %d offsets", ErrCorrupt, want, len(offs))
+	}
+	prev := uint32(0)
+	for _, o := range offs {
+		if o < prev {
+			return fmt.Errorf("%w: byte-array page offsets go backwards", ErrCorrupt)
+		}
+		prev = o
+	}
+	if len(offs) > 0 && (offs[0] != 0 || int(prev) != len(data)) {
+		return fmt.Errorf("%w: byte-array page offsets cover %d of its %d bytes", ErrCorrupt, int(prev)-int(offs[0]), len(data))
 	}
 	return nil
 }

@@ -50,7 +50,7 @@ var nestedWant = []string{
 	`{"attrs":[{"key":"a","value":-5},{"key":"b","value":6}],"box":{"a":5,"b":null},"flag":false,"id":3,"opt":-1,"pairs":[{"a":4,"b":"z"}],"raw":"aGk=","words":["c"]}`,
 }
 
-func writeParquet(t *testing.T, rows []nested, opts ...parquet.WriterOption) []byte {
+func writeParquet(t testing.TB, rows []nested, opts ...parquet.WriterOption) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := parquet.NewGenericWriter[nested](&buf, opts...)

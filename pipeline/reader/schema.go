@@ -33,9 +33,10 @@ type node struct {
 	// the repetition level of its elements.
 	def, elemDef, rep int
 
-	leaf     int // index of the leaf column (kindLeaf only)
-	firstLf  int // first leaf column index under this node
-	numLeafs int
+	leaf       int  // index of the leaf column (kindLeaf only)
+	nullKeyErr bool // an optional map key: a null is an error, not a null
+	firstLf    int  // first leaf column index under this node
+	numLeafs   int
 
 	// leaf conversion
 	phys  format.Type
@@ -239,8 +240,14 @@ func (t *schemaTree) mapMap(e *elem, def, rep int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if key.nullable || key.kind != kindLeaf {
-		return nil, fmt.Errorf("%w: MAP %q has an optional or nested key", ErrUnsupported, e.se.Name)
+	if key.nullable {
+		// Arrow map keys are never null. Some writers declare the key
+		// optional anyway (parquet-testing's incorrect_map_schema); read
+		// it as required and refuse a null key where one actually occurs.
+		if key.kind != kindLeaf {
+			return nil, fmt.Errorf("%w: MAP %q has an optional nested key, which Arrow cannot hold", ErrUnsupported, e.se.Name)
+		}
+		key.nullable, key.nullKeyErr = false, true
 	}
 	val, err := t.mapField(kv.children[1], def+1, rep+1)
 	if err != nil {
@@ -344,6 +351,9 @@ func leafType(e *elem) (arrow.DataType, convKind, error) {
 		return arrow.FixedWidthTypes.Boolean, convBool, nil
 	case format.Int32:
 		if it, ok := lt.(*format.IntType); ok {
+			if it.BitWidth > 32 {
+				return nil, 0, fmt.Errorf("%w: column %q is INT32 annotated INT(%d); it cannot hold that width", ErrCorrupt, se.Name, it.BitWidth)
+			}
 			return intType(it.BitWidth, it.IsSigned, se.Name)
 		}
 		if _, ok := lt.(*format.DateType); ok || (hasCT && ct == deprecated.Date) {
@@ -369,6 +379,10 @@ func leafType(e *elem) (arrow.DataType, convKind, error) {
 		return arrow.PrimitiveTypes.Int32, convInt32, nil
 	case format.Int64:
 		if it, ok := lt.(*format.IntType); ok {
+			if it.BitWidth != 64 {
+				// Arrow C++ refuses this too: narrower ints belong in INT32.
+				return nil, 0, fmt.Errorf("%w: column %q is INT64 annotated INT(%d); write it as INT32", ErrCorrupt, se.Name, it.BitWidth)
+			}
 			return intType(it.BitWidth, it.IsSigned, se.Name)
 		}
 		if ts, ok := lt.(*format.TimestampType); ok {

@@ -63,9 +63,10 @@ type Backend struct {
 }
 
 // Backends are the stores that can run here: mem://, file:// in a temporary
-// folder, and a fresh MinIO bucket.
+// folder, a fresh MinIO bucket (S3) and a fresh Azurite container (Azure).
 var Backends = []Backend{
 	{"mem", func(testing.TB) string { return "mem://" }},
 	{"file", func(t testing.TB) string { return "file://" + filepath.Join(t.TempDir(), "store") }},
 	{"minio", func(t testing.TB) string { return MinIO(t, "releases") }},
+	{"azurite", func(t testing.TB) string { return Azurite(t, "releases") }},
 }

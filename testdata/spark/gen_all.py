@@ -13,6 +13,7 @@ from session import session
 
 GENERATORS = [
     "gen_places",
+    "gen_formats",
 ]
 
 

@@ -1,0 +1,25 @@
+package inputs
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/lockstep-data/lockstep/formats"
+)
+
+// Duplicate is the error for two records with one key under the `error`
+// policy: it names the key, both records and their files.
+func (f *Files) Duplicate(format, key string, ord1, ord2 int64) error {
+	return fmt.Errorf("%w: %s: duplicate key %s in %s and %s; remove the duplicates upstream, or set duplicates: first or last to keep one",
+		formats.ErrBadInput, format, key, f.Name(ord1), f.Name(ord2))
+}
+
+// Quote shows a key for a message: as a string where it is valid UTF-8
+// text, else as hex.
+func Quote(key []byte) string {
+	if utf8.Valid(key) && !strings.ContainsFunc(string(key), func(r rune) bool { return r < 0x20 }) {
+		return fmt.Sprintf("%q", key)
+	}
+	return fmt.Sprintf("0x%x", key)
+}

@@ -1,0 +1,309 @@
+// Package kv is the `kv` format: a RocksDB-compatible SSTable written by
+// Pebble v1.1's sstable writer in TableFormatRocksDBv2, which RocksDB opens,
+// reads and ingests with IngestExternalFile (Pebble v2 drops the
+// rocksdb.external_sst_file.version property that ingestion needs).
+//
+// Keys are built from one or more columns with keyenc's order-preserving
+// encoding, after an optional prefix; values are one raw column, or an
+// object of columns as JSON or MessagePack (see valenc). Rows are sorted
+// with the shared sorter within sort_buffer, spilling to disk beyond it.
+package kv
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/cockroachdb/pebble/bloom"
+	"github.com/cockroachdb/pebble/sstable"
+
+	"github.com/lockstep-data/lockstep/formats"
+	"github.com/lockstep-data/lockstep/formats/internal/inputs"
+	"github.com/lockstep-data/lockstep/formats/internal/keyenc"
+	"github.com/lockstep-data/lockstep/formats/internal/sorter"
+	"github.com/lockstep-data/lockstep/formats/internal/valenc"
+)
+
+// Table properties that let a reader parse query keys and decode values.
+const (
+	propKeyColumns = "lockstep.key.columns" // comma-separated
+	propKeyKinds   = "lockstep.key.kinds"   // comma-separated keyenc kinds: i8, s
+	propKeyPrefix  = "lockstep.key.prefix"
+	propValue      = "lockstep.value.encoding"
+	propValueCols  = "lockstep.value.columns"
+)
+
+// Format is the `kv` format.
+type Format struct{}
+
+func (Format) Info() formats.Info {
+	return formats.Info{
+		Name:      "kv",
+		Version:   "rocksdb-sst/2", // TableFormatRocksDBv2: block-based table, format_version 2
+		MediaType: "application/vnd.lockstep.sstable",
+		Ext:       ".sst",
+	}
+}
+
+type config struct {
+	key         []string
+	value       string
+	valueCols   []string
+	blockSize   int64
+	compression string
+	bloomBits   int64
+	prefix      string
+	dups        string
+	sortBuffer  int64
+	tempDir     string
+}
+
+func (Format) Configure(opts map[string]any) (formats.Config, error) {
+	o := formats.NewOptions("kv", opts)
+	c := &config{
+		key:         o.Columns("key"),
+		value:       o.String("value", "json", "raw", "json", "msgpack"),
+		valueCols:   o.Columns("value_columns"),
+		blockSize:   o.Size("block_size", 4<<10, 256, 64<<20),
+		compression: o.String("compression", "snappy", "none", "snappy", "zstd"),
+		bloomBits:   o.Int("bloom_bits", 10, 0, 32),
+		prefix:      o.String("key_prefix", ""),
+		dups:        o.String("duplicates", "error", sorter.Policies...),
+		sortBuffer:  o.Size("sort_buffer", 0, 64<<10, 1<<50),
+		tempDir:     o.String("temp_dir", ""),
+	}
+	if err := o.Finish(); err != nil {
+		return nil, err
+	}
+	if len(c.key) == 0 {
+		return nil, fmt.Errorf("%w: kv needs option key: the column (or list of columns) that makes each record's key", formats.ErrBadOption)
+	}
+	if c.value == "raw" && len(c.valueCols) != 1 {
+		return nil, fmt.Errorf("%w: kv value: raw needs value_columns naming exactly one string or binary column", formats.ErrBadOption)
+	}
+	return c, nil
+}
+
+func (c *config) Options() map[string]any {
+	m := map[string]any{
+		"key": c.key, "value": c.value, "block_size": c.blockSize, "compression": c.compression,
+		"bloom_bits": c.bloomBits, "duplicates": c.dups, "sort_buffer": "auto",
+	}
+	if c.valueCols != nil {
+		m["value_columns"] = c.valueCols
+	}
+	if c.prefix != "" {
+		m["key_prefix"] = c.prefix
+	}
+	if c.sortBuffer > 0 {
+		m["sort_buffer"] = c.sortBuffer
+	}
+	return m
+}
+
+func (c *config) NewWriter(w io.Writer, schema *arrow.Schema) (formats.Writer, error) {
+	keys, err := keyenc.New(schema, c.key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: kv key: %v", formats.ErrBadInput, err)
+	}
+	vcols := c.valueCols
+	if vcols == nil {
+		for _, f := range schema.Fields() {
+			if !contains(c.key, f.Name) {
+				vcols = append(vcols, f.Name)
+			}
+		}
+	}
+	vals, err := newValues(schema, c.value, vcols)
+	if err != nil {
+		return nil, err
+	}
+	kinds := keys.Kinds(schema)
+	var kindNames []string
+	for _, k := range kinds {
+		kindNames = append(kindNames, k.String())
+	}
+	props := map[string]string{
+		propKeyColumns: strings.Join(c.key, ","),
+		propKeyKinds:   strings.Join(kindNames, ","),
+		propKeyPrefix:  c.prefix,
+		propValue:      c.value,
+		propValueCols:  strings.Join(vcols, ","),
+	}
+	opts := sstable.WriterOptions{
+		BlockSize:   int(c.blockSize),
+		TableFormat: sstable.TableFormatRocksDBv2,
+		Compression: map[string]sstable.Compression{
+			"none": sstable.NoCompression, "snappy": sstable.SnappyCompression, "zstd": sstable.ZstdCompression,
+		}[c.compression],
+		TablePropertyCollectors: []func() sstable.TablePropertyCollector{
+			func() sstable.TablePropertyCollector { return &propCollector{props: props} },
+		},
+	}
+	if c.bloomBits > 0 {
+		opts.FilterPolicy = bloom.FilterPolicy(c.bloomBits)
+		opts.FilterType = sstable.TableFilter
+	}
+	budget := c.sortBuffer
+	if budget == 0 {
+		budget = sorter.DefaultBudget()
+	}
+	policy, _ := sorter.ParsePolicy(c.dups)
+	return &writer{
+		out:    &writable{w: w},
+		opts:   opts,
+		keys:   keys,
+		names:  c.key,
+		kinds:  kinds,
+		vals:   vals,
+		prefix: []byte(c.prefix),
+		sort:   sorter.New(sorter.Config{Budget: budget, TempDir: c.tempDir, Policy: policy}),
+	}, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// propCollector writes lockstep's own table properties.
+type propCollector struct{ props map[string]string }
+
+func (p *propCollector) Add(sstable.InternalKey, []byte) error { return nil }
+func (p *propCollector) Name() string                          { return "lockstep" }
+func (p *propCollector) Finish(user map[string]string) error {
+	for k, v := range p.props {
+		user[k] = v
+	}
+	return nil
+}
+
+// writable is Pebble's output interface over the pipeline's writer; the
+// pipeline owns flushing and closing.
+type writable struct{ w io.Writer }
+
+func (o *writable) Write(p []byte) error {
+	_, err := o.w.Write(p)
+	return err
+}
+func (o *writable) Finish() error { return nil }
+func (o *writable) Abort()        {}
+
+type writer struct {
+	out    *writable
+	opts   sstable.WriterOptions
+	keys   *keyenc.Encoder
+	names  []string
+	kinds  []keyenc.Kind
+	vals   *values
+	prefix []byte
+	sort   *sorter.Sorter
+	files  inputs.Files
+	rows   int64
+	kbuf   []byte
+	vbuf   []byte
+}
+
+func (w *writer) StartFile(path string) { w.files.Start(w.rows, path) }
+
+func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
+	for i := range int(rec.NumRows()) {
+		if i%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		var err error
+		w.kbuf, err = w.keys.Append(append(w.kbuf[:0], w.prefix...), rec, i)
+		if err != nil {
+			return fmt.Errorf("%w: kv: %s: %v", formats.ErrBadInput, w.files.Name(w.rows), err)
+		}
+		w.vbuf, err = w.vals.append(w.vbuf[:0], rec, i)
+		if err != nil {
+			return fmt.Errorf("%w: kv: %s: %v", formats.ErrBadInput, w.files.Name(w.rows), err)
+		}
+		if err := w.sort.Add(ctx, w.kbuf, w.vbuf); err != nil {
+			return err
+		}
+		w.rows++
+	}
+	return nil
+}
+
+func (w *writer) Close(ctx context.Context) error {
+	sw := sstable.NewWriter(w.out, w.opts)
+	err := w.sort.Finish(ctx, func(key, val []byte) error { return sw.Set(key, val) })
+	if err != nil {
+		sw.Close()
+		if d, ok := err.(*sorter.DuplicateError); ok {
+			return w.files.Duplicate("kv", keyenc.Describe(d.Key[len(w.prefix):], w.names, w.kinds), d.Ord1, d.Ord2)
+		}
+		return fmt.Errorf("kv: %w", err)
+	}
+	if err := sw.Close(); err != nil {
+		return fmt.Errorf("kv: %w", err)
+	}
+	return nil
+}
+
+func (w *writer) Abort() { w.sort.Close() }
+
+// values encodes the value columns of a row.
+type values struct {
+	enc  string
+	idx  []int
+	name []string
+	mp   *valenc.MsgpackEncoder
+}
+
+func newValues(schema *arrow.Schema, enc string, cols []string) (*values, error) {
+	v := &values{enc: enc, name: cols}
+	for _, name := range cols {
+		is := schema.FieldIndices(name)
+		if len(is) == 0 {
+			return nil, fmt.Errorf("%w: kv value_columns: no column %q in the input", formats.ErrBadInput, name)
+		}
+		t := schema.Field(is[0]).Type
+		if enc == "raw" {
+			switch t.ID() {
+			case arrow.STRING, arrow.LARGE_STRING, arrow.BINARY, arrow.LARGE_BINARY:
+			default:
+				return nil, fmt.Errorf("%w: kv value: raw needs a string or binary column, and %q is %s; use value: json or msgpack", formats.ErrBadInput, name, t)
+			}
+		} else if !valenc.Supported(t) {
+			return nil, fmt.Errorf("%w: kv: column %q has type %s, which has no JSON or msgpack mapping; leave it out of value_columns", formats.ErrBadInput, name, t)
+		}
+		v.idx = append(v.idx, is[0])
+	}
+	if enc == "msgpack" {
+		v.mp = valenc.NewMsgpackEncoder()
+	}
+	return v, nil
+}
+
+func (v *values) append(dst []byte, rec arrow.RecordBatch, i int) ([]byte, error) {
+	if v.enc == "raw" {
+		val := valenc.Value(rec.Column(v.idx[0]), i)
+		switch x := val.(type) {
+		case string:
+			return append(dst, x...), nil
+		case []byte:
+			return append(dst, x...), nil
+		}
+		return dst, nil // null: an empty value
+	}
+	obj := &valenc.Object{Keys: v.name, Vals: make([]any, len(v.idx))}
+	for j, c := range v.idx {
+		obj.Vals[j] = valenc.Value(rec.Column(c), i)
+	}
+	if v.enc == "json" {
+		return valenc.AppendJSON(dst, obj), nil
+	}
+	return v.mp.Append(dst, obj)
+}

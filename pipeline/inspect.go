@@ -1,0 +1,70 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Inspection describes what a build would read at a URL.
+type Inspection struct {
+	URL          string        `json:"url"`
+	Files        []InspectFile `json:"files"`
+	Skipped      []Skipped     `json:"skipped"`
+	Partitions   []Partition   `json:"partitions"`
+	Schema       string        `json:"schema,omitempty"`
+	SparkSchema  string        `json:"spark_schema,omitempty"`
+	Rows         int64         `json:"rows"`
+	DeltaVersion *int64        `json:"delta_version,omitempty"`
+	Unsupported  []string      `json:"unsupported,omitempty"`
+}
+
+// InspectFile is one file a build would read.
+type InspectFile struct {
+	Path         string `json:"path"`
+	Size         int64  `json:"size"`
+	Rows         int64  `json:"rows"`
+	SparkVersion string `json:"spark_version,omitempty"`
+}
+
+// Inspect discovers the input at url and reads every kept file's footer
+// (not its rows). A refusal a build would hit is listed as unsupported; the
+// error is non-nil only when nothing there is readable.
+func Inspect(ctx context.Context, url string, opts DiscoverOptions) (*Inspection, error) {
+	src, skipped, err := DiscoverWith(ctx, "inspect", url, opts)
+	if err != nil {
+		if errors.Is(err, ErrDeltaFeature) {
+			return &Inspection{URL: url, Unsupported: []string{err.Error()}}, err
+		}
+		return nil, err
+	}
+	defer src.Close()
+	in := &Inspection{URL: src.URL, Skipped: skipped, Partitions: src.Partitions, DeltaVersion: src.DeltaVersion}
+	readable := 0
+	for _, f := range src.Files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		pf, err := src.open(ctx, f)
+		if err != nil {
+			in.Unsupported = append(in.Unsupported, err.Error())
+			continue
+		}
+		readable++
+		v, _ := pf.KeyValue("org.apache.spark.version")
+		in.Files = append(in.Files, InspectFile{Path: f.Path, Size: f.Size, Rows: pf.NumRows(), SparkVersion: v})
+		in.Rows += pf.NumRows()
+	}
+	if len(in.Unsupported) == 0 {
+		schema, err := src.Schema(ctx)
+		if err != nil {
+			in.Unsupported = append(in.Unsupported, err.Error())
+		} else {
+			in.Schema, in.SparkSchema = schema.String(), src.SparkSchema
+		}
+	}
+	if readable == 0 && len(src.Files) > 0 {
+		return in, fmt.Errorf("%w: nothing readable at %s", ErrInput, src.URL)
+	}
+	return in, nil
+}

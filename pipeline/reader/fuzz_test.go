@@ -1,0 +1,52 @@
+package reader_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/lockstep-data/lockstep/pipeline/reader"
+)
+
+// FuzzReader feeds the reader mutations of real files: it must return a
+// typed error naming the file or read the rows, never panic or hang.
+// Seeds: the fixture corpus where $LOCKSTEP_FIXTURES is set (files up to
+// 64 KiB), and files parquet-go writes.
+func FuzzReader(f *testing.F) {
+	f.Add(writeParquet(f, nestedRows))
+	if root := os.Getenv("LOCKSTEP_FIXTURES"); root != "" {
+		for _, p := range corpusFiles(f, root) {
+			if st, err := os.Stat(p); err == nil && st.Size() <= 64<<10 {
+				if data, err := os.ReadFile(p); err == nil {
+					f.Add(data)
+				}
+			}
+		}
+	}
+	lim := reader.Limits{MaxFooter: 1 << 20, MaxRows: 1 << 20, MaxColumnChunk: 64 << 20, BatchBytes: 8 << 20}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		file, err := reader.OpenLimits(bytes.NewReader(data), int64(len(data)), "fuzz.parquet", lim)
+		if err == nil {
+			err = file.Records(ctx, 0, func(arrow.RecordBatch) error { return nil })
+		}
+		if err == nil || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		if !strings.Contains(err.Error(), "fuzz.parquet") {
+			t.Fatalf("error does not name the file: %v", err)
+		}
+		if !errors.Is(err, reader.ErrCorrupt) && !errors.Is(err, reader.ErrNotParquet) &&
+			!errors.Is(err, reader.ErrEncrypted) && !errors.Is(err, reader.ErrUnsupported) &&
+			!errors.Is(err, reader.ErrLimit) {
+			t.Fatalf("untyped error: %v", err)
+		}
+	})
+}
