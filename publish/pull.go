@@ -37,6 +37,7 @@ type PullRequest struct {
 	Keep            int // releases to keep in Dest, current included; default 3
 	Logger          *slog.Logger
 	Progress        func(asset string, done, total int64) // optional
+	ServerVersion   string                                // refuse a release this server version cannot load
 }
 
 // PullResult says what Pull did.
@@ -79,6 +80,9 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 	digest := sha256Hex(raw)
 	if wantDigest != "" && digest != wantDigest {
 		return nil, fmt.Errorf("%w: manifest of release %s has sha256 %s, channel %s entry %d says %s", ErrVerify, release, digest, req.Channel, seq, wantDigest)
+	}
+	if err := m.CheckServer(req.ServerVersion); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(req.Dest, ReleasesDir), 0o755); err != nil {
 		return nil, err

@@ -62,6 +62,7 @@ func newApp() *cli.App {
 					&cli.StringFlag{Name: "dest", Aliases: []string{"d"}, Required: true, Usage: "serving `DIR`: DIR/current points at the release"},
 					&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "pull this release instead of the channel's"},
 					&cli.IntFlag{Name: "keep", Value: 3, Usage: "releases kept in DIR, current included"},
+					&cli.StringFlag{Name: "server-version", EnvVars: []string{"LOCKSTEP_SERVER_VERSION"}, Usage: "this box's server `VERSION`: refuse (exit 5) a release whose requires.server does not admit it"},
 				},
 				Action: withEnv(runPull),
 			},

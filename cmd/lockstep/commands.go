@@ -162,6 +162,7 @@ func runPull(c *cli.Context, e *env) error {
 	res, err := publish.Pull(e.ctx, e.store, publish.PullRequest{
 		Bundle: c.String("bundle"), Channel: c.String("channel"), Release: c.String("release"),
 		Dest: c.String("dest"), Keep: c.Int("keep"), Logger: e.log, Progress: prog.update,
+		ServerVersion: c.String("server-version"),
 	})
 	prog.finish()
 	if err != nil {

@@ -77,7 +77,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitGate
 	case errors.Is(err, publish.ErrConflict):
 		return exitConflict
-	case errors.Is(err, publish.ErrVerify), errors.Is(err, publish.ErrReleaseExists):
+	case errors.Is(err, publish.ErrVerify), errors.Is(err, publish.ErrReleaseExists), errors.Is(err, publish.ErrIncompatible):
 		return exitVerify
 	case errors.Is(err, reader.ErrCorrupt):
 		return exitError

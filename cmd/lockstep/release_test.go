@@ -459,3 +459,35 @@ func deleteObject(t *testing.T, store, key string) {
 		t.Fatal(err)
 	}
 }
+
+// TestServerVersion: a box refuses a release its server binary cannot load,
+// and keeps serving what it had.
+func TestServerVersion(t *testing.T) {
+	dir := t.TempDir()
+	store := "file://" + filepath.Join(dir, "store")
+	places := filepath.Join(repoRoot(t), "testdata", "places")
+	spec := filepath.Join(dir, "req.yaml")
+	os.WriteFile(spec, []byte(`bundles:
+  places:
+    requires: {server: ">=1.4.0, <2"}
+    inputs: {places: {url: `+places+`}}
+    assets: {places: {format: arrow, input: places}}
+`), 0o644)
+	var first pipeline.RunResult
+	okJSON(t, store, &first, "run", "--spec", writeSpec(t, dir, places, ""), "--stage", filepath.Join(dir, "stage"))
+	serve := filepath.Join(dir, "serve")
+	ok(t, store, "pull", "--bundle", "places", "--dest", serve, "--server-version", "1.3.0")
+
+	var second pipeline.RunResult
+	okJSON(t, store, &second, "run", "--spec", spec, "--stage", filepath.Join(dir, "stage"))
+	r := lockstep(t, store, "pull", "--bundle", "places", "--dest", serve, "--server-version", "1.3.0")
+	if r.code != exitVerify || !strings.Contains(r.stderr, "requires server >=1.4.0, <2") || !strings.Contains(r.stderr, "1.3.0") {
+		t.Fatalf("pull by an old server: exit %d: %s", r.code, r.stderr)
+	}
+	assertCurrent(t, serve, first.Release)
+	ok(t, store, "pull", "--bundle", "places", "--dest", serve, "--server-version", "1.4.2")
+	assertCurrent(t, serve, second.Release)
+	if r := lockstep(t, store, "pull", "--bundle", "places", "--dest", serve, "--server-version", "2.0.0"); r.code != exitVerify {
+		t.Fatalf("pull by a newer major: exit %d", r.code)
+	}
+}
