@@ -231,7 +231,7 @@ func (w *writer) row(rec arrow.RecordBatch, i int) error {
 	}
 	m := mmdbtype.Map{}
 	for j, c := range w.recCols {
-		v, err := toMMDB(valenc.Value(rec.Column(c), i))
+		v, err := toMMDB(valenc.Value(rec.Column(c), i), rec.Column(c).DataType())
 		if err != nil {
 			return fmt.Errorf("column %q: %v", w.recNames[j], err)
 		}
@@ -312,13 +312,18 @@ func (w *writer) earlier(p netip.Prefix, old mmdbtype.DataType) string {
 	ip := r.From()
 	for n := 0; n < 1<<16 && ip.IsValid() && r.Contains(ip); n++ {
 		ipn, v := w.tree.Get(net.IP(ip.AsSlice()))
-		ones, _ := ipn.Mask.Size()
-		got := netip.PrefixFrom(netip.AddrFrom16([16]byte(ipn.IP.To16())), ones)
-		if ip.Is4() {
+		ones, bits := ipn.Mask.Size()
+		var got netip.Prefix
+		switch {
+		case bits == 32: // an IPv4 tree answers in IPv4 terms
+			got = netip.PrefixFrom(netip.AddrFrom4([4]byte(ipn.IP.To4())), ones)
+		case ip.Is4():
 			if ones < 96 {
-				break
+				return "an earlier network"
 			}
-			got = netip.PrefixFrom(got.Addr().Unmap(), ones-96)
+			got = netip.PrefixFrom(netip.AddrFrom16([16]byte(ipn.IP.To16())).Unmap(), ones-96)
+		default:
+			got = netip.PrefixFrom(netip.AddrFrom16([16]byte(ipn.IP.To16())), ones)
 		}
 		if v != nil && v.Equal(old) {
 			return got.Masked().String()

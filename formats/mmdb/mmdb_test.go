@@ -155,9 +155,73 @@ func TestRangesEpochAndOverlaps(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "81.2.69.0/24 overlaps 81.2.69.100/32") {
 		t.Fatalf("overlap of a smaller, earlier network: %v", err)
 	}
+	// An IPv4-only database names the earlier network too.
+	opts["ip_version"] = 4
+	_, err = ranges(t, opts, [][3]string{{"20.0.0.0", "20.0.255.255", "a"}, {"20.0.1.0", "20.0.1.255", "b"}})
+	if err == nil || !strings.Contains(err.Error(), "20.0.1.0/24 overlaps 20.0.0.0/16") {
+		t.Fatalf("overlap in an IPv4 database: %v", err)
+	}
+	delete(opts, "ip_version")
 	_, err = ranges(t, opts, [][3]string{{"10.0.0.0", "10.0.0.255", "private"}})
 	if err == nil || !strings.Contains(err.Error(), "include_reserved") {
 		t.Fatalf("reserved network: %v", err)
+	}
+}
+
+// TestIntegerTypesByColumn: a field's MaxMind type follows its column's
+// Arrow type, not each value, and an int64 outside int32 is an error.
+func TestIntegerTypesByColumn(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "network", Type: arrow.BinaryTypes.String},
+		{Name: "n", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "u", Type: arrow.PrimitiveTypes.Uint32},
+	}, nil)
+	write := func(ns []int64) ([]byte, error) {
+		cfg, err := mmdb.Format{}.Configure(map[string]any{"network": "network", "build_epoch": 1700000000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		w, err := cfg.NewWriter(&buf, schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Abort()
+		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+		for i, n := range ns {
+			b.Field(0).(*array.StringBuilder).Append(fmt.Sprintf("81.2.%d.0/24", i))
+			b.Field(1).(*array.Int64Builder).Append(n)
+			b.Field(2).(*array.Uint32Builder).Append(uint32(i))
+		}
+		rec := b.NewRecordBatch()
+		defer rec.Release()
+		if err := w.Write(context.Background(), rec); err != nil {
+			return nil, err
+		}
+		if err := w.Close(context.Background()); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
+	data, err := write([]int64{-1, 5, 70000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, data)
+	for i := range 3 {
+		var r map[string]any
+		if err := db.Lookup(netip.MustParseAddr(fmt.Sprintf("81.2.%d.1", i))).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		// maxminddb-golang v2 decodes MaxMind int32 as int32 and every
+		// unsigned type up to uint64 as uint64: 5 and 70000 used to come
+		// back unsigned.
+		if _, ok := r["n"].(int32); !ok {
+			t.Errorf("row %d: n decoded as %T, want int32", i, r["n"])
+		}
+	}
+	if _, err := write([]int64{1 << 40}); err == nil || !strings.Contains(err.Error(), "does not fit int32") || !strings.Contains(err.Error(), `"n"`) {
+		t.Fatalf("an int64 outside int32: %v", err)
 	}
 }
 

@@ -2,7 +2,6 @@ package keyenc
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -211,13 +210,7 @@ func Parse(args []string, kinds []Kind) ([]byte, error) {
 				return nil, fmt.Errorf("%q is not a number", a)
 			}
 			if k.Width == 4 {
-				b := math.Float32bits(float32(v))
-				if b&(1<<31) != 0 {
-					b = ^b
-				} else {
-					b |= 1 << 31
-				}
-				dst = binary.BigEndian.AppendUint32(dst, b)
+				dst = AppendFloat32(dst, float32(v))
 			} else {
 				dst = AppendFloat64(dst, v)
 			}

@@ -8,7 +8,9 @@
 //     big-endian at the column's width with the sign bit flipped;
 //   - unsigned ints: big-endian at the column's width;
 //   - floats: the IEEE 754 bits big-endian; negative numbers have every bit
-//     inverted, the others only the sign bit, so -Inf < -1 < -0 < +0 < 1 < +Inf < NaN;
+//     inverted, the others only the sign bit, so -Inf < -1 < 0 < 1 < +Inf < NaN.
+//     -0 is written as +0 and every NaN as the one canonical quiet NaN, so
+//     values that compare equal get equal keys (and collide as duplicates);
 //   - bool: one byte, 0 or 1;
 //   - strings and binary: the bytes as they are (UTF-8 for strings) when the
 //     column is the last one of the key; in any other position each 0x00 is
@@ -123,13 +125,7 @@ func AppendValue(dst []byte, col arrow.Array, i int, last bool) []byte {
 	case *array.Uint64:
 		return binary.BigEndian.AppendUint64(dst, a.Value(i))
 	case *array.Float32:
-		b := math.Float32bits(a.Value(i))
-		if b&(1<<31) != 0 {
-			b = ^b
-		} else {
-			b |= 1 << 31
-		}
-		return binary.BigEndian.AppendUint32(dst, b)
+		return AppendFloat32(dst, a.Value(i))
 	case *array.Float64:
 		return AppendFloat64(dst, a.Value(i))
 	case *array.Boolean:
@@ -149,8 +145,33 @@ func AppendValue(dst []byte, col arrow.Array, i int, last bool) []byte {
 	panic("keyenc: unsupported type " + col.DataType().String()) // New refuses these
 }
 
-// AppendFloat64 appends the order-preserving encoding of f.
+// AppendFloat32 appends the order-preserving encoding of f, with -0 as +0
+// and every NaN as the positive quiet NaN.
+func AppendFloat32(dst []byte, f float32) []byte {
+	switch {
+	case f == 0:
+		f = 0
+	case f != f:
+		f = float32(math.NaN())
+	}
+	b := math.Float32bits(f)
+	if b&(1<<31) != 0 {
+		b = ^b
+	} else {
+		b |= 1 << 31
+	}
+	return binary.BigEndian.AppendUint32(dst, b)
+}
+
+// AppendFloat64 appends the order-preserving encoding of f, with -0 as +0
+// and every NaN as the positive quiet NaN.
 func AppendFloat64(dst []byte, f float64) []byte {
+	switch {
+	case f == 0:
+		f = 0
+	case f != f:
+		f = math.NaN()
+	}
 	b := math.Float64bits(f)
 	if b&(1<<63) != 0 {
 		b = ^b
