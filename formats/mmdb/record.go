@@ -107,12 +107,3 @@ func objectField(t arrow.DataType, j int) arrow.DataType {
 	return arrow.Null
 }
 
-func unsigned(u uint64) mmdbtype.DataType {
-	switch {
-	case u <= math.MaxUint16:
-		return mmdbtype.Uint16(u)
-	case u <= math.MaxUint32:
-		return mmdbtype.Uint32(u)
-	}
-	return mmdbtype.Uint64(u)
-}

@@ -124,10 +124,6 @@ func TestStringBytesBounded(t *testing.T) {
 	}
 }
 
-type tsRow struct {
-	T [12]byte `parquet:"t"`
-}
-
 // Bug 3: INT96 arithmetic is checked: out of int64 microseconds, or a
 // nanosecond-of-day beyond a day, is ErrCorrupt naming the column.
 func TestINT96Range(t *testing.T) {
