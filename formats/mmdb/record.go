@@ -106,4 +106,3 @@ func objectField(t arrow.DataType, j int) arrow.DataType {
 	}
 	return arrow.Null
 }
-
