@@ -120,6 +120,21 @@ func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (*P
 			return nil, fmt.Errorf("release %s: %w", m.Release, ErrReleaseExists)
 		}
 	}
+	// A GC running meanwhile may have deleted a blob this release reuses
+	// (invariant 11): make sure every blob is there before the build record
+	// makes the release known.
+	if err := s.CheckComplete(ctx, m); err != nil {
+		if !errors.Is(err, ErrVerify) {
+			return nil, err
+		}
+		log.Warn("blobs vanished during publish; uploading them again", "release", m.Release, "err", err)
+		again := &PublishResult{}
+		if err := uploadBlobs(ctx, s, st, opts, again, log); err != nil {
+			return nil, err
+		}
+		res.BlobsUploaded += again.BlobsUploaded
+		res.BytesUploaded += again.BytesUploaded
+	}
 	rec, _ := json.Marshal(BuildRecord{Fingerprint: m.Fingerprint, Release: m.Release, Created: m.Created})
 	if err := s.createBytes(ctx, buildKey(m.Bundle, m.Fingerprint), rec); err != nil {
 		if !errors.Is(err, ErrExists) {

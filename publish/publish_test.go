@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -330,5 +331,80 @@ func TestPullRepairsDamagedCurrent(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(dest, "releases")); len(ents) != 2 {
 		t.Fatalf("releases folder: %v", ents) // the new copy, and the damaged one kept as the previous release
+	}
+}
+
+// TestGC: GC keeps the newest releases, what channels named recently and
+// anything in its grace period; deletes the rest and the blobs only they
+// used; never touches channel logs; and leaves a store that verifies clean.
+func TestGC(t *testing.T) {
+	for _, b := range publishtest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s := open(t, b.URL(t))
+			base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			var rels []*publish.Staged
+			for i := range 6 {
+				st := stage(t, fmt.Sprintf("r%d", i), fmt.Sprintf("fp%d", i), map[string]string{
+					"shared": "the same in every release", "own": fmt.Sprintf("release %d's own bytes", i)})
+				st.Manifest.Created = base.Add(time.Duration(i) * time.Hour)
+				st.Raw = nil // publish the edited manifest
+				if _, err := publish.Publish(ctx, s, st, publish.PublishOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				rels = append(rels, st)
+			}
+			// prod named r0, r1, r2, then rolled back to r1: its last two entries name r2 and r1.
+			for _, r := range []string{"r0", "r1", "r2"} {
+				if _, err := publish.Promote(ctx, s, publish.PromoteRequest{Bundle: "geo", Channel: "prod", Release: r, ExpectHead: -1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := publish.Rollback(ctx, s, publish.PromoteRequest{Bundle: "geo", Channel: "prod", ExpectHead: -1}); err != nil {
+				t.Fatal(err)
+			}
+			// Keep: the newest two (r5, r4), prod's last two entries (r1, r2); r3 is in its grace period.
+			// Blobs carry real write times, later than this clock: none can go yet.
+			opts := publish.GCOptions{KeepReleases: 2, KeepHistory: 2, Grace: 3*time.Hour + time.Minute, Now: func() time.Time { return base.Add(6 * time.Hour) }}
+			dry := opts
+			dry.DryRun = true
+			rep, err := publish.GC(ctx, s, dry)
+			if err != nil || strings.Join(rep.ReleasesDeleted, ",") != "geo/r0" || rep.BlobsDeleted != 0 {
+				t.Fatalf("dry run: %+v, %v", rep, err)
+			}
+			if got, _ := s.Releases(ctx, "geo"); len(got) != 6 {
+				t.Fatalf("a dry run deleted releases: %v", got)
+			}
+			// Now with a clock past every blob's write time, so blobs can go too.
+			opts.Now = func() time.Time { return time.Now().Add(time.Hour) }
+			opts.Grace = time.Minute
+			rep, err = publish.GC(ctx, s, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// r3 is no longer in its grace period: r0 and r3 go, with their own blobs.
+			if strings.Join(rep.ReleasesDeleted, ",") != "geo/r0,geo/r3" || rep.BlobsDeleted != 2 || rep.ReleasesKept != 4 || rep.BlobsKept != 5 {
+				t.Fatalf("gc: %+v", rep)
+			}
+			for _, st := range rels {
+				own := st.Manifest.Assets[0] // "own" sorts before "shared"
+				ok, _ := s.Bucket().Exists(ctx, "blobs/sha256/"+own.SHA256)
+				gone := st.Manifest.Release == "r0" || st.Manifest.Release == "r3"
+				if ok == gone {
+					t.Errorf("%s's own blob exists=%v after gc", st.Manifest.Release, ok)
+				}
+			}
+			if v, err := publish.Verify(ctx, s, publish.VerifyRequest{All: true}); err != nil || !v.OK {
+				t.Fatalf("verify after gc: %+v, %v", v, err)
+			}
+			if h, _ := s.History(ctx, "geo", "prod"); len(h) != 4 {
+				t.Fatalf("gc touched the channel log: %d entries", len(h))
+			}
+			// The deleted fingerprint can be published again.
+			res, err := publish.Publish(ctx, s, stage(t, "r0b", "fp0", map[string]string{"own": "back"}), publish.PublishOptions{})
+			if err != nil || res.Unchanged {
+				t.Fatalf("republishing a collected fingerprint: %+v, %v", res, err)
+			}
+		})
 	}
 }

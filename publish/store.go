@@ -360,6 +360,8 @@ func (s *Store) read(ctx context.Context, key string, limit int64) ([]byte, erro
 	return data, err
 }
 
+func isNotFound(err error) bool { return gcerrors.Code(err) == gcerrors.NotFound }
+
 func (s *Store) exists(ctx context.Context, key string) (bool, error) {
 	if err := s.hooks.op(ctx, "exists "+key); err != nil {
 		return false, err

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/lockstep-data/lockstep/publish"
@@ -104,6 +106,16 @@ func newApp() *cli.App {
 					&cli.BoolFlag{Name: "deep", Usage: "also open each asset with its format's reader"},
 				},
 				Action: withEnv(runVerify),
+			},
+			{
+				Name: "gc", Usage: "delete releases no channel needs and blobs no kept release uses (channel logs are kept)",
+				Flags: []cli.Flag{output,
+					&cli.IntFlag{Name: "keep-releases", Value: 10, Usage: "keep the newest `N` releases of each bundle"},
+					&cli.IntFlag{Name: "keep-history", Value: 10, Usage: "keep releases named by the last `N` entries of each channel"},
+					&cli.DurationFlag{Name: "grace", Value: 24 * time.Hour, Usage: "keep anything younger than this: it may belong to a publish in flight"},
+					&cli.BoolFlag{Name: "dry-run", Usage: "say what would go, delete nothing"},
+				},
+				Action: withEnv(runGC),
 			},
 			inspectCommand(),
 			{

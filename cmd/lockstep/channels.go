@@ -119,3 +119,23 @@ func runVerify(c *cli.Context, e *env) error {
 	}
 	return rep.Err()
 }
+
+func runGC(c *cli.Context, e *env) error {
+	rep, err := publish.GC(e.ctx, e.store, publish.GCOptions{
+		KeepReleases: c.Int("keep-releases"), KeepHistory: c.Int("keep-history"),
+		Grace: c.Duration("grace"), DryRun: c.Bool("dry-run"),
+	})
+	if err != nil {
+		return err
+	}
+	return e.out.print(rep, func(w *tw) {
+		verb := "deleted"
+		if rep.DryRun {
+			verb = "would delete"
+		}
+		w.line("%s %d releases and %d blobs (%s); kept %d releases, %d blobs", verb, len(rep.ReleasesDeleted), rep.BlobsDeleted, bytesText(rep.BytesDeleted), rep.ReleasesKept, rep.BlobsKept)
+		for _, r := range rep.ReleasesDeleted {
+			w.line("  %s", r)
+		}
+	})
+}
