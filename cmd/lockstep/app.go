@@ -25,6 +25,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "store", Usage: "release store `URL` (file://, s3://, gs://, azblob://, mem://)", Value: "file://./.lockstep/store", EnvVars: []string{"LOCKSTEP_STORE"}},
 			&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text", EnvVars: []string{"LOCKSTEP_LOG_FORMAT"}},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "warn", EnvVars: []string{"LOCKSTEP_LOG_LEVEL"}},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "text or json, for every command", Value: "text", EnvVars: []string{"LOCKSTEP_OUTPUT"}},
 		},
 		Commands: []*cli.Command{
 			{

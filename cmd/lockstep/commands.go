@@ -202,7 +202,7 @@ func runLs(c *cli.Context, e *env) error {
 			return err
 		}
 	}
-	var out []lsBundle
+	out := []lsBundle{}
 	for _, name := range names {
 		rels, err := e.store.Releases(e.ctx, name)
 		if err != nil {

@@ -21,13 +21,21 @@ type printer struct {
 }
 
 func newPrinter(c *cli.Context) (*printer, error) {
-	switch c.String("output") {
+	// --output may come before the command, as a global flag, or after it.
+	out := c.String("output")
+	for _, ctx := range c.Lineage() {
+		if ctx.IsSet("output") {
+			out = ctx.String("output")
+			break
+		}
+	}
+	switch out {
 	case "", "text":
 		return &printer{w: os.Stdout}, nil
 	case "json":
 		return &printer{json: true, w: os.Stdout}, nil
 	}
-	return nil, fmt.Errorf("%w: --output %q: use text or json", errUsage, c.String("output"))
+	return nil, fmt.Errorf("%w: --output %q: use text or json", errUsage, out)
 }
 
 func (p *printer) print(v any, text func(*tw)) error {
