@@ -344,7 +344,7 @@ func TestMalformedSpec(t *testing.T) {
         format: arrow
         input: places
         options: {compresion: zstd}
-`, []string{`no option "compresion"`, "(valid: ", " compression,"}},
+`, []string{`no option "compresion"`, "(valid: ", " compression"}},
 		{"bad yaml", "bundles: [\n", []string{"spec error"}},
 		{"no bundles", "other: 1\n", []string{`unknown key "other"`}},
 	}
