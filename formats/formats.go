@@ -69,6 +69,39 @@ type Writer interface {
 	Abort()
 }
 
+// ShardedConfig is implemented by configs that can split one asset into
+// several files of contiguous key ranges, written concurrently. When
+// Shards() > 1 the pipeline calls NewShardedWriter instead of NewWriter and
+// publishes shard i of N as its own asset, NAME-<i>of<N> (i from 1), in
+// file NAME-<i>of<N><Ext>. NewWriter still writes the whole table as one
+// file.
+type ShardedConfig interface {
+	Config
+	Shards() int
+	// NewShardedWriter is NewWriter for Shards() files. During Close the
+	// writer calls open once for each shard, 0 to Shards()-1 in order, and
+	// writes that shard's bytes to the returned writer from one goroutine;
+	// different shards are written concurrently. Every shard is opened,
+	// even an empty one. Shard i's last key is below shard i+1's first.
+	NewShardedWriter(open func(shard int) (io.Writer, error), schema *arrow.Schema) (ShardedWriter, error)
+}
+
+// ShardedWriter is a Writer whose Close writes several files.
+type ShardedWriter interface {
+	Writer
+	// ShardRows, after a successful Close, is the number of entries in each shard.
+	ShardRows() []int64
+}
+
+// RowCounter is implemented by writers whose asset holds another number of
+// rows than the records written, such as keys left after duplicates were
+// dropped. After a successful Close, Rows is what the asset's Reader.Rows
+// reports, and the pipeline records it in the manifest (which `verify
+// --deep` compares); otherwise the manifest counts the records written.
+type RowCounter interface {
+	Rows() int64
+}
+
 // FileStarter is implemented by writers that name input files in their
 // errors, such as a duplicate key's. Before the first record of each input
 // file the pipeline calls StartFile with the file's location (credentials

@@ -197,3 +197,27 @@ func (o *Options) Has(key string) bool {
 	v, ok := o.raw[key]
 	return ok && v != nil
 }
+
+// StringMap reads a map of strings to strings, such as {old: new}.
+func (o *Options) StringMap(key string) map[string]string {
+	o.valid = append(o.valid, key)
+	v, ok := o.raw[key]
+	if !ok || v == nil {
+		return nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		o.fail(key, "a map of strings to strings", v)
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, x := range m {
+		s, ok := x.(string)
+		if !ok || s == "" {
+			o.fail(key, "a map of strings to strings", v)
+			return nil
+		}
+		out[k] = s
+	}
+	return out
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -154,11 +155,13 @@ func (b *Builder) resolve(ctx context.Context, bundle *Bundle) ([]*Source, error
 }
 
 // fingerprint covers the lockstep version, the bundle's own spec section,
-// and every input file's path, size and checksum (invariant 4).
+// every input file's path, size and checksum, and the Delta version read
+// (invariant 4).
 func fingerprint(version string, bundle *Bundle, srcs []*Source) string {
 	type input struct {
-		Name  string              `json:"name"`
-		Files []publish.InputFile `json:"files"`
+		Name         string              `json:"name"`
+		Files        []publish.InputFile `json:"files"`
+		DeltaVersion *int64              `json:"delta_version,omitempty"`
 	}
 	doc := struct {
 		Version string  `json:"lockstep_version"`
@@ -166,7 +169,7 @@ func fingerprint(version string, bundle *Bundle, srcs []*Source) string {
 		Inputs  []input `json:"inputs"`
 	}{Version: version, Spec: bundle.Digest}
 	for _, s := range srcs {
-		doc.Inputs = append(doc.Inputs, input{s.Name, s.Files})
+		doc.Inputs = append(doc.Inputs, input{s.Name, s.Files, s.DeltaVersion})
 	}
 	data, _ := json.Marshal(doc)
 	sum := sha256.Sum256(data)
@@ -224,27 +227,39 @@ func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, d
 	in.DeltaVersion, in.SparkSchema = src.DeltaVersion, src.SparkSchema
 	var assets []publish.Asset
 	for _, s := range sinks {
-		if err := s.finish(ctx); err != nil {
+		sealed, err := s.finish(ctx)
+		if err != nil {
 			return in, nil, fmt.Errorf("asset %q: %w", s.asset.Name, err)
 		}
-		assets = append(assets, s.asset)
-		b.log().Info("asset sealed", "asset", s.asset.Name, "format", s.asset.Format, "rows", s.asset.Rows, "bytes", s.asset.Size, "sha256", s.asset.SHA256)
+		for _, a := range sealed {
+			assets = append(assets, a)
+			b.log().Info("asset sealed", "asset", a.Name, "format", a.Format, "rows", a.Rows, "bytes", a.Size, "sha256", a.SHA256)
+		}
 	}
 	sinks = nil
 	b.log().Info("input read", "input", src.Name, "rows", rows, "seconds", time.Since(start).Seconds())
 	return in, assets, nil
 }
 
-// sink is one asset being written: the format's writer over a staging file,
-// with the hashing and counting the pipeline owns.
+// sink is one asset being written: the format's writer over staging files,
+// with the hashing and counting the pipeline owns. A format whose config is
+// a formats.ShardedConfig with Shards() > 1 writes one file per shard, and
+// each shard is published as its own asset, NAME-<i>of<N>.
 type sink struct {
+	asset   publish.Asset // as the spec names it; Rows counts the records written
+	w       formats.Writer
+	sharded formats.ShardedWriter // nil for one file
+	parts   []*part
+	done    bool
+}
+
+// part is one staged file and the asset it becomes.
+type part struct {
 	asset publish.Asset
-	w     formats.Writer
 	f     *os.File
 	buf   *bufio.Writer
 	hash  hash.Hash
 	count *countWriter
-	done  bool
 }
 
 func (b *Builder) newSink(name string, spec *AssetSpec, cfg formats.Config, schema *arrow.Schema, dir string) (*sink, error) {
@@ -253,52 +268,92 @@ func (b *Builder) newSink(name string, spec *AssetSpec, cfg formats.Config, sche
 		return nil, err
 	}
 	info := f.Info()
-	file, err := os.Create(filepath.Join(dir, name+info.Ext))
-	if err != nil {
-		return nil, err
+	s := &sink{asset: publish.Asset{
+		Name: name, File: name + info.Ext, Format: info.Name, FormatVersion: info.Version,
+		MediaType: info.MediaType, Options: cfg.Options(), Schema: schema.String(),
+	}}
+	sc, _ := cfg.(formats.ShardedConfig)
+	names := []string{name}
+	if sc != nil && sc.Shards() > 1 {
+		names = names[:0]
+		for i := range sc.Shards() {
+			names = append(names, fmt.Sprintf("%s-%dof%d", name, i+1, sc.Shards()))
+		}
 	}
-	s := &sink{
-		asset: publish.Asset{
-			Name: name, File: name + info.Ext, Format: info.Name, FormatVersion: info.Version,
-			MediaType: info.MediaType, Options: cfg.Options(),
-		},
-		f: file, hash: sha256.New(), count: &countWriter{},
+	for _, n := range names {
+		// O_EXCL: an asset named like another's shard must not share its file.
+		file, err := os.OpenFile(filepath.Join(dir, n+info.Ext), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			err = fmt.Errorf("asset %q: two assets would be written to %s; rename one of them", name, n+info.Ext)
+		}
+		if err != nil {
+			s.closeFiles()
+			return nil, err
+		}
+		p := &part{asset: s.asset, f: file, hash: sha256.New(), count: &countWriter{}}
+		p.asset.Name, p.asset.File = n, n+info.Ext
+		p.buf = bufio.NewWriterSize(io.MultiWriter(file, p.hash, p.count), 1<<20)
+		s.parts = append(s.parts, p)
 	}
-	s.buf = bufio.NewWriterSize(io.MultiWriter(file, s.hash, s.count), 1<<20)
-	w, err := cfg.NewWriter(s.buf, schema)
+	if len(s.parts) > 1 {
+		s.sharded, err = sc.NewShardedWriter(func(i int) (io.Writer, error) { return s.parts[i].buf, nil }, schema)
+		s.w = s.sharded
+	} else {
+		s.w, err = cfg.NewWriter(s.parts[0].buf, schema)
+	}
 	if err != nil {
-		file.Close()
+		s.closeFiles()
 		return nil, fmt.Errorf("asset %q: %w", name, err)
 	}
-	s.w = w
-	s.asset.Schema = schema.String()
 	return s, nil
 }
 
-func (s *sink) finish(ctx context.Context) error {
+// finish closes the writer and seals each file into an asset.
+func (s *sink) finish(ctx context.Context) ([]publish.Asset, error) {
 	if err := s.w.Close(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	s.done = true
-	if err := s.buf.Flush(); err != nil {
-		return err
+	var rows []int64
+	if s.sharded != nil {
+		rows = s.sharded.ShardRows()
 	}
-	if err := s.f.Sync(); err != nil {
-		return err
+	var out []publish.Asset
+	for i, p := range s.parts {
+		if err := p.buf.Flush(); err != nil {
+			return nil, err
+		}
+		if err := p.f.Sync(); err != nil {
+			return nil, err
+		}
+		if err := p.f.Close(); err != nil {
+			return nil, err
+		}
+		p.asset.Size = p.count.n
+		p.asset.SHA256 = hex.EncodeToString(p.hash.Sum(nil))
+		p.asset.Rows = s.asset.Rows
+		if rc, ok := s.w.(formats.RowCounter); ok {
+			p.asset.Rows = rc.Rows()
+		}
+		if rows != nil {
+			p.asset.Rows = rows[i]
+		}
+		out = append(out, p.asset)
 	}
-	if err := s.f.Close(); err != nil {
-		return err
-	}
-	s.asset.Size = s.count.n
-	s.asset.SHA256 = hex.EncodeToString(s.hash.Sum(nil))
-	return nil
+	return out, nil
 }
 
 func (s *sink) abort() {
 	if !s.done {
 		s.w.Abort()
 	}
-	s.f.Close()
+	s.closeFiles()
+}
+
+func (s *sink) closeFiles() {
+	for _, p := range s.parts {
+		p.f.Close()
+	}
 }
 
 type countWriter struct{ n int64 }

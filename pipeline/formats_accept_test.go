@@ -8,6 +8,7 @@ package pipeline_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -19,9 +20,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -138,8 +142,9 @@ const kvSpec = `bundles:
       kv_none:   {format: kv, input: rows, options: {key: id, value_columns: [key, country, population, tags], compression: none}}
       kv_snappy: {format: kv, input: rows, options: {key: id, value_columns: [key, country, population, tags], compression: snappy}}
       kv_zstd:   {format: kv, input: rows, options: {key: id, value_columns: [key, country, population, tags], compression: zstd, sort_buffer: 16MiB}}
-      names:     {format: fst, input: rows, options: {key: key, value: id}}
+      kv_shards: {format: kv, input: rows, options: {key: id, value_columns: [key, country, population, tags], shards: 2}}
       table:     {format: arrow, input: rows, options: {compression: zstd}}
+      sorted:    {format: arrow, input: rows, options: {columns: [id, key, country, population, tags], rename: {key: name}, sort_by: [country, id], batch_rows: 50000, compression: lz4, sort_buffer: 32MiB}}
 `
 
 func TestFormatsAcceptance(t *testing.T) {
@@ -154,12 +159,21 @@ func TestFormatsAcceptance(t *testing.T) {
 	if len(sample) != 1000 {
 		t.Fatalf("%d sample rows", len(sample))
 	}
+	var shardRows int64
 	for _, a := range res.Assets {
+		if strings.HasPrefix(a.Name, "kv_shards-") {
+			shardRows += a.Rows
+			continue
+		}
 		if a.Rows != 1_000_000 {
 			t.Fatalf("asset %s: %d rows", a.Name, a.Rows)
 		}
 	}
+	if shardRows != 1_000_000 {
+		t.Fatalf("the kv_shards-* assets hold %d rows, want 1000000", shardRows)
+	}
 	asset := func(name string) string { return filepath.Join(res.Dir, name) }
+	t.Run("kv shards", func(t *testing.T) { kvShards(t, sstDump, ldb, asset, sample) })
 
 	t.Run("kv scan", func(t *testing.T) {
 		out := run(t, sstDump, "--file="+asset("kv_snappy.sst"), "--command=scan", "--output_hex")
@@ -209,7 +223,6 @@ func TestFormatsAcceptance(t *testing.T) {
 			}
 		})
 	}
-	t.Run("fst", func(t *testing.T) { fstBruteForce(t, asset("names.fst"), asset("table.arrow"), sample) })
 	t.Run("arrow pyarrow", func(t *testing.T) {
 		py := need(t, "LOCKSTEP_PYTHON", "pyarrow")
 		script := `import json, sys, pyarrow as pa, pyarrow.compute as pc
@@ -223,6 +236,27 @@ for i, w in want.items():
         assert g[k] == w[k], (i, k, g[k], w[k])
 print("ok", len(got))`
 		out := run(t, py, "-c", script, asset("table.arrow"), filepath.Join(dir, "kv_1m.sample.jsonl"))
+		if !strings.HasPrefix(out, "ok 1000") {
+			t.Fatalf("pyarrow: %s", out)
+		}
+	})
+	t.Run("arrow sorted pyarrow", func(t *testing.T) {
+		py := need(t, "LOCKSTEP_PYTHON", "pyarrow")
+		script := `import json, sys, pyarrow as pa, pyarrow.compute as pc
+r = pa.ipc.open_file(sys.argv[1])
+sizes = [r.get_batch(i).num_rows for i in range(r.num_record_batches)]
+assert sizes == [50000] * 20, sizes
+t = r.read_all()
+assert t.column_names == ["id", "name", "country", "population", "tags"], t.column_names
+pairs = list(zip(t["country"].to_pylist(), t["id"].to_pylist()))
+assert pairs == sorted(pairs, key=lambda p: (p[0] is not None, p[0] or "", p[1])), "not sorted by (country, id)"
+want = {r["id"]: r for r in map(json.loads, open(sys.argv[2], encoding="utf-8"))}
+got = {r["id"]: r for r in t.filter(pc.is_in(t["id"], value_set=pa.array(list(want)))).to_pylist()}
+for i, w in want.items():
+    g = got[i]
+    assert g["name"] == w["key"] and g["country"] == w["country"] and g["population"] == w["population"] and g["tags"] == w["tags"], (i, g, w)
+print("ok", len(got))`
+		out := run(t, py, "-c", script, asset("sorted.arrow"), filepath.Join(dir, "kv_1m.sample.jsonl"))
 		if !strings.HasPrefix(out, "ok 1000") {
 			t.Fatalf("pyarrow: %s", out)
 		}
@@ -244,11 +278,47 @@ func checkValue(t *testing.T, who string, r sampleRow, hexValue string) {
 	}
 }
 
-// fstBruteForce checks exact and prefix lookups of the sampled keys, and a
-// few fuzzy ones, against a scan of every source key (read from the arrow
-// asset, itself checked by pyarrow).
+// TestFSTAcceptance: exact and prefix lookups of the 1,000 sampled keys
+// equal a brute-force answer over every source key (read from an arrow
+// asset of the same input; pyarrow checks that format).
+func TestFSTAcceptance(t *testing.T) {
+	dir := need(t, "LOCKSTEP_SPARK_OUT", "Spark output")
+	spec := "bundles:\n  f:\n    inputs: {rows: {url: " + dir + "/kv_1m}}\n    assets:\n" +
+		"      names: {format: fst, input: rows, options: {key: key, value: id}}\n" +
+		"      table: {format: arrow, input: rows, options: {columns: [key, id]}}\n"
+	res, err := buildSpec(t, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample := readJSONL[sampleRow](t, filepath.Join(dir, "kv_1m.sample.jsonl"))
+	if len(sample) != 1000 {
+		t.Fatalf("%d sample rows", len(sample))
+	}
+	start := time.Now()
+	fstBruteForce(t, filepath.Join(res.Dir, "names.fst"), filepath.Join(res.Dir, "table.arrow"), sample)
+	t.Logf("lookups checked against the brute force in %.1fs", time.Since(start).Seconds())
+}
+
+// sourceKeys is every source key and value, sorted by key, in one arena so
+// that the million keys cost the garbage collector nothing to scan.
+type sourceKeys struct {
+	arena []byte
+	ents  []struct {
+		off, n int
+		val    uint64
+	}
+}
+
+func (s *sourceKeys) key(i int) []byte { e := s.ents[i]; return s.arena[e.off : e.off+e.n] }
+
+// from is the first entry whose key is >= p.
+func (s *sourceKeys) from(p string) int {
+	return sort.Search(len(s.ents), func(i int) bool { return string(s.key(i)) >= p })
+}
+
 func fstBruteForce(t *testing.T, fstPath, arrowPath string, sample []sampleRow) {
-	src := map[string]uint64{}
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	var src sourceKeys
 	f, err := os.Open(arrowPath)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +333,18 @@ func fstBruteForce(t *testing.T, fstPath, arrowPath string, sample []sampleRow) 
 		keys := rec.Column(int(rec.Schema().FieldIndices("key")[0])).(*array.String)
 		ids := rec.Column(int(rec.Schema().FieldIndices("id")[0])).(*array.Int64)
 		for j := range keys.Len() {
-			src[keys.Value(j)] = uint64(ids.Value(j))
+			k := keys.Value(j)
+			src.ents = append(src.ents, struct {
+				off, n int
+				val    uint64
+			}{len(src.arena), len(k), uint64(ids.Value(j))})
+			src.arena = append(src.arena, k...)
+		}
+	}
+	sort.Slice(src.ents, func(a, b int) bool { return string(src.key(a)) < string(src.key(b)) })
+	for i := 1; i < len(src.ents); i++ {
+		if string(src.key(i)) == string(src.key(i-1)) {
+			t.Fatalf("source key %q twice", src.key(i))
 		}
 	}
 	data, _ := os.ReadFile(fstPath)
@@ -272,34 +353,53 @@ func fstBruteForce(t *testing.T, fstPath, arrowPath string, sample []sampleRow) 
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if r.Rows() != int64(len(src)) {
-		t.Fatalf("fst has %d keys, the source %d", r.Rows(), len(src))
+	if r.Rows() != int64(len(src.ents)) {
+		t.Fatalf("fst has %d keys, the source %d", r.Rows(), len(src.ents))
 	}
-	keys := make([]string, 0, len(src))
-	for k := range src {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	// The reader is safe for concurrent lookups: check half the sample on
+	// each core.
 	ctx := context.Background()
-	for i, s := range sample {
+	check := func(i int, s sampleRow) error {
+		j := src.from(s.Key)
+		if j == len(src.ents) || string(src.key(j)) != s.Key {
+			return fmt.Errorf("sample key %q is not in the source", s.Key)
+		}
 		res, err := r.Query(ctx, []string{s.Key}, 2)
-		if err != nil || len(res.Rows) != 1 || res.Rows[0][1] != src[s.Key] {
-			t.Fatalf("fst get %q: %v %v, want %d", s.Key, res, err, src[s.Key])
+		if err != nil || len(res.Rows) != 1 || res.Rows[0][1] != src.ents[j].val {
+			return fmt.Errorf("fst get %q: %v %v, want %d", s.Key, res, err, src.ents[j].val)
 		}
 		p := s.Key[:min(len(s.Key), 7+i%5)]
-		want := 0
-		for j := sort.SearchStrings(keys, p); j < len(keys) && strings.HasPrefix(keys[j], p); j++ {
-			want++
+		lo := src.from(p)
+		hi := lo
+		bp := []byte(p)
+		for hi < len(src.ents) && bytes.HasPrefix(src.key(hi), bp) {
+			hi++
 		}
-		res, _ = r.Query(ctx, []string{"prefix:" + p}, 1<<21)
-		if len(res.Rows) != want {
-			t.Fatalf("fst prefix %q: %d keys, brute force %d", p, len(res.Rows), want)
+		res, err = r.Query(ctx, []string{"prefix:" + p}, 1<<21)
+		if err != nil || len(res.Rows) != hi-lo {
+			return fmt.Errorf("fst prefix %q: %d keys (%v), brute force %d", p, len(res.Rows), err, hi-lo)
 		}
-		for _, row := range res.Rows {
-			if k := row[0].(string); !strings.HasPrefix(k, p) || src[k] != row[1] {
-				t.Fatalf("fst prefix %q gave %v", p, row)
+		for n, row := range res.Rows {
+			if k, _ := row[0].(string); k != string(src.key(lo+n)) || row[1] != src.ents[lo+n].val {
+				return fmt.Errorf("fst prefix %q: result %d is %v, brute force (%s %d)", p, n, row, src.key(lo+n), src.ents[lo+n].val)
 			}
 		}
+		return nil
+	}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for w := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(sample) && errs[w] == nil; i += len(errs) {
+				errs[w] = check(i, sample[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -344,7 +444,7 @@ func TestMMDBAcceptance(t *testing.T) {
 			switch m[3] {
 			case "utf8_string":
 				got[m[1]] = strings.Trim(m[2], `"`)
-			case "uint16", "uint32", "uint64":
+			case "int32", "uint16", "uint32", "uint64":
 				var n float64
 				fmt.Sscan(m[2], &n)
 				got[m[1]] = n

@@ -124,7 +124,7 @@ func TestColumns(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	for opts, want := range map[*map[string]any]string{
-		{"compresion": "zstd"}:  `no option "compresion" (valid: columns, compression)`,
+		{"compresion": "zstd"}:  `no option "compresion" (valid: batch_rows, columns, compression, rename, sort_buffer, sort_by, temp_dir)`,
 		{"compression": "gzip"}: `must be one of none, lz4, zstd`,
 		{"columns": "id"}:       `must be a list of strings`,
 	} {

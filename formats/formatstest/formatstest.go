@@ -128,6 +128,9 @@ type Case struct {
 	// SpillOptions are added for the cancellation case, to make the writer
 	// use temp files (a tiny sort buffer); nil if it never makes any.
 	SpillOptions map[string]any
+	// Checksummed says that every byte of the file is covered by a checksum
+	// or structure, so that Open or Check finds any flipped bit.
+	Checksummed bool
 }
 
 func (c Case) options(extra map[string]any) map[string]any {
@@ -243,6 +246,51 @@ func Run(t *testing.T, c Case) {
 		}
 	})
 	t.Run("Cancel", func(t *testing.T) { cancel(t, c) })
+	t.Run("Damaged", func(t *testing.T) { damaged(t, c) })
+}
+
+// damaged truncates and bit-flips an asset: a truncated file must give an
+// error from Open or Check, and no damage may panic.
+func damaged(t *testing.T, c Case) {
+	data := Write(t, c.Format, c.Options, Shuffled(2000), 500)
+	try := func(what string, bad []byte) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("%s: panic: %v", what, p)
+			}
+		}()
+		r, err := c.Format.Open(bytes.NewReader(bad), int64(len(bad)))
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		err = r.Check(context.Background())
+		r.Rows()
+		r.Describe()
+		r.Query(context.Background(), nil, 3)
+		return err
+	}
+	if err := try("intact", data); err != nil {
+		t.Fatalf("the intact file fails: %v", err)
+	}
+	for _, n := range []int{0, 1, len(data) / 3, len(data) / 2, len(data) - 16, len(data) - 1} {
+		if err := try(fmt.Sprintf("truncated to %d of %d bytes", n, len(data)), data[:n]); err == nil {
+			t.Errorf("a file truncated to %d of %d bytes opened and checked clean", n, len(data))
+		}
+	}
+	missed := 0
+	step := max(1, len(data)/300)
+	for i := 0; i < len(data); i += step {
+		bad := bytes.Clone(data)
+		bad[i] ^= 1 << (i % 8)
+		if try(fmt.Sprintf("bit %d flipped at byte %d of %d", i%8, i, len(data)), bad) == nil {
+			missed++
+			if c.Checksummed {
+				t.Errorf("bit %d flipped at byte %d of %d: opened and checked clean", i%8, i, len(data))
+			}
+		}
+	}
+	t.Logf("%d of %d bit flips checked clean (a value changed within the format's rules)", missed, (len(data)+step-1)/step)
 }
 
 // Golden compares the asset written from 40 fixed rows with

@@ -113,6 +113,7 @@ type writer struct {
 	sort             *sorter.Sorter
 	files            inputs.Files
 	rows             int64
+	keys             int64 // written to the FST
 }
 
 func (w *writer) StartFile(path string) { w.files.Start(w.rows, path) }
@@ -197,6 +198,7 @@ func (w *writer) Close(ctx context.Context) error {
 		return fmt.Errorf("fst: %w", err)
 	}
 	err = w.sort.Finish(ctx, func(key, val []byte) error {
+		w.keys++
 		return b.Insert(key, binary.BigEndian.Uint64(val))
 	})
 	if d, ok := err.(*sorter.DuplicateError); ok {
@@ -212,3 +214,6 @@ func (w *writer) Close(ctx context.Context) error {
 }
 
 func (w *writer) Abort() { w.sort.Close() }
+
+// Rows is the number of keys written, after the duplicate policy.
+func (w *writer) Rows() int64 { return w.keys }

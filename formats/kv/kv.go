@@ -58,6 +58,7 @@ type config struct {
 	dups        string
 	sortBuffer  int64
 	tempDir     string
+	shards      int64
 }
 
 func (Format) Configure(opts map[string]any) (formats.Config, error) {
@@ -73,6 +74,7 @@ func (Format) Configure(opts map[string]any) (formats.Config, error) {
 		dups:        o.String("duplicates", "error", sorter.Policies...),
 		sortBuffer:  o.Size("sort_buffer", 0, 64<<10, 1<<50),
 		tempDir:     o.String("temp_dir", ""),
+		shards:      o.Int("shards", 1, 1, maxShards),
 	}
 	if err := o.Finish(); err != nil {
 		return nil, err
@@ -91,6 +93,9 @@ func (c *config) Options() map[string]any {
 		"key": c.key, "value": c.value, "block_size": c.blockSize, "compression": c.compression,
 		"bloom_bits": c.bloomBits, "duplicates": c.dups, "sort_buffer": "auto",
 	}
+	if c.shards > 1 {
+		m["shards"] = c.shards
+	}
 	if c.valueCols != nil {
 		m["value_columns"] = c.valueCols
 	}
@@ -104,6 +109,10 @@ func (c *config) Options() map[string]any {
 }
 
 func (c *config) NewWriter(w io.Writer, schema *arrow.Schema) (formats.Writer, error) {
+	return c.newWriter(w, schema)
+}
+
+func (c *config) newWriter(w io.Writer, schema *arrow.Schema) (*writer, error) {
 	keys, err := keyenc.New(schema, c.key)
 	if err != nil {
 		return nil, fmt.Errorf("%w: kv key: %v", formats.ErrBadInput, err)
@@ -196,18 +205,19 @@ func (o *writable) Finish() error { return nil }
 func (o *writable) Abort()        {}
 
 type writer struct {
-	out    *writable
-	opts   sstable.WriterOptions
-	keys   *keyenc.Encoder
-	names  []string
-	kinds  []keyenc.Kind
-	vals   *values
-	prefix []byte
-	sort   *sorter.Sorter
-	files  inputs.Files
-	rows   int64
-	kbuf   []byte
-	vbuf   []byte
+	out     *writable
+	opts    sstable.WriterOptions
+	keys    *keyenc.Encoder
+	names   []string
+	kinds   []keyenc.Kind
+	vals    *values
+	prefix  []byte
+	sort    *sorter.Sorter
+	files   inputs.Files
+	rows    int64 // records added
+	entries int64 // entries written
+	kbuf    []byte
+	vbuf    []byte
 }
 
 func (w *writer) StartFile(path string) { w.files.Start(w.rows, path) }
@@ -238,13 +248,9 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 
 func (w *writer) Close(ctx context.Context) error {
 	sw := sstable.NewWriter(w.out, w.opts)
-	err := w.sort.Finish(ctx, func(key, val []byte) error { return sw.Set(key, val) })
-	if err != nil {
+	if err := w.finish(ctx, func(key, val []byte) error { w.entries++; return sw.Set(key, val) }); err != nil {
 		sw.Close()
-		if d, ok := err.(*sorter.DuplicateError); ok {
-			return w.files.Duplicate("kv", keyenc.Describe(d.Key[len(w.prefix):], w.names, w.kinds), d.Ord1, d.Ord2)
-		}
-		return fmt.Errorf("kv: %w", err)
+		return err
 	}
 	if err := sw.Close(); err != nil {
 		return fmt.Errorf("kv: %w", err)
@@ -252,7 +258,22 @@ func (w *writer) Close(ctx context.Context) error {
 	return nil
 }
 
+// finish emits the sorted entries, naming a duplicate key and its files.
+func (w *writer) finish(ctx context.Context, emit func(key, val []byte) error) error {
+	err := w.sort.Finish(ctx, emit)
+	if d, ok := err.(*sorter.DuplicateError); ok {
+		return w.files.Duplicate("kv", keyenc.Describe(d.Key[len(w.prefix):], w.names, w.kinds), d.Ord1, d.Ord2)
+	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("kv: %w", err)
+	}
+	return err
+}
+
 func (w *writer) Abort() { w.sort.Close() }
+
+// Rows is the number of entries written, after the duplicate policy.
+func (w *writer) Rows() int64 { return w.entries }
 
 // values encodes the value columns of a row.
 type values struct {

@@ -22,6 +22,7 @@ var conformance = formatstest.Case{
 	Format:       kv.Format{},
 	Options:      map[string]any{"key": "id", "compression": "zstd", "sort_buffer": "1MiB"},
 	SpillOptions: map[string]any{"sort_buffer": "1MiB"},
+	Checksummed:  true,
 }
 
 func TestConformance(t *testing.T) { formatstest.Run(t, conformance) }
