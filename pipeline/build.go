@@ -139,9 +139,7 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 func (b *Builder) resolve(ctx context.Context, bundle *Bundle) ([]*Source, error) {
 	var srcs []*Source
 	for _, name := range sortedKeys(bundle.Inputs) {
-		in := bundle.Inputs[name]
-		require := in.RequireSuccess == nil || *in.RequireSuccess
-		src, skipped, err := Discover(ctx, name, bundle.InputURL(name), require)
+		src, skipped, err := DiscoverWith(ctx, name, bundle.InputURL(name), bundle.DiscoverOptions(name))
 		if err != nil {
 			for _, s := range srcs {
 				s.Close()

@@ -145,3 +145,35 @@ func constantColumn(mem memory.Allocator, typ arrow.DataType, v *string, n int) 
 	}
 	return b.NewArray(), nil
 }
+
+// partitionTypes are the types a spec may declare for a partition column
+// (Spark SQL's names), and what each value must parse as.
+var partitionTypes = map[string]struct {
+	typ   arrow.DataType
+	parse func(string) error
+}{
+	"string": {arrow.BinaryTypes.String, func(string) error { return nil }},
+	"int":    {arrow.PrimitiveTypes.Int32, func(s string) error { _, err := strconv.ParseInt(s, 10, 32); return err }},
+	"bigint": {arrow.PrimitiveTypes.Int64, func(s string) error { _, err := strconv.ParseInt(s, 10, 64); return err }},
+	"double": {arrow.PrimitiveTypes.Float64, func(s string) error { _, err := strconv.ParseFloat(s, 64); return err }},
+	"date":   {arrow.FixedWidthTypes.Date32, func(s string) error { _, err := time.Parse("2006-01-02", s); return err }},
+	"timestamp": {&arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"},
+		func(s string) error { _, err := parseTimestamp(s); return err }},
+}
+
+// declaredPartitionType checks every value of a column against the type the
+// spec declares for it; files[i] holds values[i].
+func declaredPartitionType(name, typ string, values []*string, files []string) (arrow.DataType, error) {
+	pt, ok := partitionTypes[typ]
+	if !ok {
+		return nil, fmt.Errorf("partition %q: unknown type %q in the spec", name, typ)
+	}
+	for i, v := range values {
+		if v != nil {
+			if err := pt.parse(*v); err != nil {
+				return nil, fmt.Errorf("%s: partition %s=%q is not a %s as the spec declares; fix the spec's partitions or the data", files[i], name, *v, typ)
+			}
+		}
+	}
+	return pt.typ, nil
+}

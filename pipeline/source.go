@@ -4,10 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -34,6 +35,9 @@ type Source struct {
 	// SparkSchema is Spark's schema from the first footer that names one
 	// (org.apache.spark.sql.parquet.row.metadata).
 	SparkSchema string
+	// Parallelism is how many part files Scan reads at once; 0 means one
+	// per core (GOMAXPROCS).
+	Parallelism int
 	bucket      *blob.Bucket
 	onFile      func(path string) // called by Scan before each file's records
 	schema      *arrow.Schema     // merged, with partitions; set by Schema
@@ -85,6 +89,9 @@ func Discover(ctx context.Context, name, rawURL string, requireSuccess bool) (*S
 type DiscoverOptions struct {
 	RequireSuccess bool   // refuse a plain folder without _SUCCESS
 	DeltaVersion   *int64 // a Delta table's version; nil for the latest
+	// PartitionTypes declares hive partition column types by Spark SQL name
+	// (string, int, bigint, double, date, timestamp); others are inferred.
+	PartitionTypes map[string]string
 }
 
 // DiscoverWith is Discover with options.
@@ -144,11 +151,11 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 			}
 		}
 	} else {
-		kept, skipped, err = plainFiles(objs, opts.RequireSuccess)
+		kept, skipped, err = plainFiles(ctx, b, objs, opts.RequireSuccess)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: input %q at %s: %w", ErrInput, name, src.URL, err)
 		}
-		if kept, parts, src.Partitions, err = plainPartitions(kept); err != nil {
+		if kept, parts, src.Partitions, err = plainPartitions(kept, opts.PartitionTypes); err != nil {
 			return nil, nil, fmt.Errorf("%w: input %q: %v", ErrInput, name, err)
 		}
 	}
@@ -174,9 +181,14 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 
 // plainFiles applies Spark's rules for which files of an output folder are
 // data: the skip list, _SUCCESS, and Databricks' _started_/_committed_ markers.
-func plainFiles(objs []*blob.ListObject, requireSuccess bool) (kept []*blob.ListObject, skipped []Skipped, err error) {
+//
+// A _committed_<id> marker lists the files its transaction added
+// ({"added": [...], "removed": [...]}); a part file of that transaction
+// that it does not list is a failed task attempt's and is skipped.
+func plainFiles(ctx context.Context, b *blob.Bucket, objs []*blob.ListObject, requireSuccess bool) (kept []*blob.ListObject, skipped []Skipped, err error) {
 	success := false
 	started, committed := map[string]bool{}, map[string]bool{}
+	added := map[string]map[string]bool{} // tid -> files its _committed_ marker lists
 	for _, o := range objs {
 		base := path.Base(o.Key)
 		switch {
@@ -185,7 +197,15 @@ func plainFiles(objs []*blob.ListObject, requireSuccess bool) (kept []*blob.List
 		case strings.HasPrefix(base, "_started_"):
 			started[strings.TrimPrefix(base, "_started_")] = true
 		case strings.HasPrefix(base, "_committed_"):
-			committed[strings.TrimPrefix(base, "_committed_")] = true
+			tid := strings.TrimPrefix(base, "_committed_")
+			committed[tid] = true
+			list, err := committedFiles(ctx, b, o)
+			if err != nil {
+				return nil, nil, err
+			}
+			if list != nil {
+				added[tid] = list
+			}
 		}
 	}
 	for _, o := range objs {
@@ -197,12 +217,42 @@ func plainFiles(objs []*blob.ListObject, requireSuccess bool) (kept []*blob.List
 			skipped = append(skipped, Skipped{Path: o.Key, Reason: "uncommitted Databricks attempt (_started_" + tid + " without _committed_" + tid + ")"})
 			continue
 		}
+		if tid := databricksTID(path.Base(o.Key)); tid != "" && added[tid] != nil && !added[tid][path.Base(o.Key)] {
+			skipped = append(skipped, Skipped{Path: o.Key, Reason: "not among the files _committed_" + tid + " lists (a failed task attempt)"})
+			continue
+		}
 		kept = append(kept, o)
 	}
 	if requireSuccess && !success {
 		return nil, nil, fmt.Errorf("%w: the Spark job may not have finished; wait for it, or set require_success: false", ErrNoSuccess)
 	}
 	return kept, skipped, nil
+}
+
+// committedFiles reads the names a Databricks _committed_<id> marker lists
+// as added, or nil when the marker is empty (older writers).
+func committedFiles(ctx context.Context, b *blob.Bucket, o *blob.ListObject) (map[string]bool, error) {
+	if o.Size == 0 {
+		return nil, nil
+	}
+	if o.Size > 64<<20 {
+		return nil, fmt.Errorf("%s: %d bytes is too large for a commit marker; remove it if it is not Databricks'", o.Key, o.Size)
+	}
+	data, err := b.ReadAll(ctx, o.Key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", o.Key, err)
+	}
+	var m struct {
+		Added []string `json:"added"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: not a Databricks commit marker ({\"added\": [...]}): %v; remove it, or fix the job that wrote it", o.Key, err)
+	}
+	list := map[string]bool{}
+	for _, f := range m.Added {
+		list[path.Base(f)] = true
+	}
+	return list, nil
 }
 
 // databricksTID returns the transaction id in a DBIO part file name
@@ -218,7 +268,7 @@ func databricksTID(name string) string {
 
 // plainPartitions reads hive partition folders from the kept files' paths
 // and infers each column's type over all its values.
-func plainPartitions(kept []*blob.ListObject) ([]*blob.ListObject, [][]*string, []Partition, error) {
+func plainPartitions(kept []*blob.ListObject, declared map[string]string) ([]*blob.ListObject, [][]*string, []Partition, error) {
 	var names []string
 	var parts [][]*string
 	for i, o := range kept {
@@ -240,7 +290,22 @@ func plainPartitions(kept []*blob.ListObject) ([]*blob.ListObject, [][]*string, 
 			col[i] = parts[i][c]
 		}
 		t := inferPartitionType(col)
+		if typ, ok := declared[name]; ok {
+			paths := make([]string, len(kept))
+			for i, o := range kept {
+				paths[i] = o.Key
+			}
+			var err error
+			if t, err = declaredPartitionType(name, typ, col, paths); err != nil {
+				return nil, nil, nil, err
+			}
+		}
 		out = append(out, Partition{Name: name, Type: t, TypeName: t.String()})
+	}
+	for name := range declared {
+		if !slices.Contains(names, name) {
+			return nil, nil, nil, fmt.Errorf("the spec declares a type for partition %q, but the files are partitioned by %v", name, names)
+		}
 	}
 	return kept, parts, out, nil
 }
@@ -362,43 +427,4 @@ func (s *Source) open(ctx context.Context, in publish.InputFile) (*reader.File, 
 		return nil, fmt.Errorf("%w: input %q: %w", ErrInput, s.Name, err)
 	}
 	return f, nil
-}
-
-// Scan streams every record of the source in the canonical order, each
-// conformed to schema (from Schema): missing columns are null, widened ones
-// cast, partition values appended. fn owns a record only for the call.
-// It returns the row count and the Spark version named in the footers.
-func (s *Source) Scan(ctx context.Context, schema *arrow.Schema, fn func(arrow.RecordBatch) error) (rows int64, sparkVersion string, err error) {
-	for i, in := range s.Files {
-		f, err := s.open(ctx, in)
-		if err != nil {
-			return 0, "", err
-		}
-		conform, err := s.conformer(f.Schema(), schema, i)
-		if err != nil {
-			return 0, "", fmt.Errorf("%w: input %q: %s: %v", ErrInput, s.Name, in.Path, err)
-		}
-		if v, ok := f.KeyValue("org.apache.spark.version"); ok {
-			sparkVersion = v
-		}
-		if s.onFile != nil {
-			s.onFile(s.URL + "/" + in.Path)
-		}
-		err = f.Records(ctx, 0, func(rec arrow.RecordBatch) error {
-			out, err := conform(ctx, rec)
-			if err != nil {
-				return fmt.Errorf("%w: %s: %v", errConform, in.Path, err)
-			}
-			defer out.Release()
-			rows += out.NumRows()
-			return fn(out)
-		})
-		if err != nil {
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return 0, "", err
-			}
-			return 0, "", fmt.Errorf("%w: input %q: %w", ErrInput, s.Name, err)
-		}
-	}
-	return rows, sparkVersion, nil
 }

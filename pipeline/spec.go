@@ -31,6 +31,8 @@ import (
 //	      places:                   # input name
 //	        url: ../testdata/places # Spark output folder; relative paths are from the spec's folder
 //	        require_success: true   # default true: refuse output without _SUCCESS
+//	        partitions: {day: date} # optional: hive partition types instead of inferred ones
+//	        delta_version: 12       # optional: a Delta table's version instead of the latest
 //	    assets:
 //	      places:                   # asset name; the pulled file is <name><format extension>
 //	        format: arrow
@@ -66,6 +68,21 @@ type Requires struct {
 type InputSpec struct {
 	URL            string `yaml:"url" json:"url"`
 	RequireSuccess *bool  `yaml:"require_success" json:"require_success,omitempty"`
+	// Partitions declares hive partition column types (string, int, bigint,
+	// double, date, timestamp) instead of Spark's inference.
+	Partitions map[string]string `yaml:"partitions" json:"partitions,omitempty"`
+	// DeltaVersion reads a Delta table at this version instead of the latest.
+	DeltaVersion *int64 `yaml:"delta_version" json:"delta_version,omitempty"`
+}
+
+// DiscoverOptions are the discovery options an input's spec asks for.
+func (b *Bundle) DiscoverOptions(name string) DiscoverOptions {
+	in := b.Inputs[name]
+	return DiscoverOptions{
+		RequireSuccess: in.RequireSuccess == nil || *in.RequireSuccess,
+		DeltaVersion:   in.DeltaVersion,
+		PartitionTypes: in.Partitions,
+	}
 }
 
 // AssetSpec is one asset of a bundle.
@@ -156,6 +173,14 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 		}
 		if _, err := publish.ParseLocation(in.URL); err != nil {
 			return bad(at("inputs", name, "url"), "input %q: %v", name, err)
+		}
+		for col, typ := range in.Partitions {
+			if _, ok := partitionTypes[typ]; !ok {
+				return bad(at("inputs", name, "partitions", col), "input %q: partition %q: unknown type %q (valid: %s)", name, col, typ, strings.Join(sortedKeys(partitionTypes), ", "))
+			}
+		}
+		if in.DeltaVersion != nil && *in.DeltaVersion < 0 {
+			return bad(at("inputs", name, "delta_version"), "input %q: delta_version %d is negative", name, *in.DeltaVersion)
 		}
 	}
 	b.configs = map[string]formats.Config{}

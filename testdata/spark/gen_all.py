@@ -9,16 +9,17 @@ import importlib
 import sys
 import time
 
-from session import session
+from session import delta_conf, session
 
 GENERATORS = [
     "gen_places",
     "gen_formats",
+    "gen_inputs",
 ]
 
 
 def main(outdir):
-    with session() as spark:
+    with session(delta_conf()) as spark:
         for name in GENERATORS:
             t0 = time.time()
             importlib.import_module(name).write(spark, outdir)

@@ -25,6 +25,15 @@ appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
 """
 
 
+def delta_conf():
+    """The session settings Delta's SQL commands (update, delete) need, when
+    LOCKSTEP_SPARK_JARS holds delta-spark; none otherwise."""
+    if "delta-spark" not in os.environ.get("LOCKSTEP_SPARK_JARS", ""):
+        return {}
+    return {"spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+            "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog"}
+
+
 @contextlib.contextmanager
 def session(extra_conf=None):
     with tempfile.NamedTemporaryFile("w", suffix=".properties") as log4j2:

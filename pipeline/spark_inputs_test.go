@@ -1,0 +1,247 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// sparkInputs is the folder testdata/spark/gen_inputs.py wrote; under
+// CI=true a missing one fails the test, run bare it skips.
+func sparkInputs(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("LOCKSTEP_SPARK_OUT")
+	if dir == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("LOCKSTEP_SPARK_OUT is unset under CI=true: run `make test`")
+		}
+		t.Skip("LOCKSTEP_SPARK_OUT unset: run `make test` for the Spark output")
+	}
+	dir = filepath.Join(dir, "inputs")
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("no Spark input cases: %v (testdata/spark/gen_inputs.py writes them)", err)
+	}
+	return dir
+}
+
+// jsonValue encodes row i of arr the way gen_inputs.py encodes what Spark
+// returns (see its doc string), as a JSON-decoded value.
+func jsonValue(arr arrow.Array, i int) any {
+	if arr.IsNull(i) {
+		return nil
+	}
+	switch a := arr.(type) {
+	case *array.Boolean:
+		return a.Value(i)
+	case *array.Int8:
+		return float64(a.Value(i))
+	case *array.Int16:
+		return float64(a.Value(i))
+	case *array.Int32:
+		return float64(a.Value(i))
+	case *array.Int64:
+		return float64(a.Value(i))
+	case *array.Float32:
+		return float64(a.Value(i))
+	case *array.Float64:
+		return a.Value(i)
+	case *array.String:
+		return a.Value(i)
+	case *array.Binary:
+		return base64.StdEncoding.EncodeToString(a.Value(i))
+	case *array.Date32:
+		return a.Value(i).ToTime().Format("2006-01-02")
+	case *array.Timestamp:
+		if u := a.DataType().(*arrow.TimestampType).Unit; u != arrow.Microsecond {
+			return fmt.Sprintf("timestamp unit %s, want us", u)
+		}
+		return float64(a.Value(i))
+	case *array.Decimal128:
+		return a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
+	case *array.Struct:
+		st := a.DataType().(*arrow.StructType)
+		m := map[string]any{}
+		for f := 0; f < a.NumField(); f++ {
+			m[st.Field(f).Name] = jsonValue(a.Field(f), i)
+		}
+		return m
+	case *array.Map:
+		start, end := a.ValueOffsets(i)
+		pairs := []any{}
+		for j := int(start); j < int(end); j++ {
+			pairs = append(pairs, []any{jsonValue(a.Keys(), j), jsonValue(a.Items(), j)})
+		}
+		sort.Slice(pairs, func(x, y int) bool {
+			kx, _ := json.Marshal(pairs[x].([]any)[0])
+			ky, _ := json.Marshal(pairs[y].([]any)[0])
+			return string(kx) < string(ky)
+		})
+		return pairs
+	case *array.List:
+		start, end := a.ValueOffsets(i)
+		out := []any{}
+		for j := int(start); j < int(end); j++ {
+			out = append(out, jsonValue(a.ListValues(), j))
+		}
+		return out
+	}
+	return fmt.Sprintf("unhandled Arrow type %s", arr.DataType())
+}
+
+// scanRows reads a whole input through Discover/Schema/Scan into JSON rows,
+// in the canonical order.
+func scanRows(t *testing.T, url string, opts DiscoverOptions) (*Source, []Skipped, []map[string]any) {
+	t.Helper()
+	ctx := context.Background()
+	src, skipped, err := DiscoverWith(ctx, "spark", url, opts)
+	if err != nil {
+		t.Fatalf("discover %s: %v", url, err)
+	}
+	t.Cleanup(func() { src.Close() })
+	schema, err := src.Schema(ctx)
+	if err != nil {
+		t.Fatalf("schema %s: %v", url, err)
+	}
+	var rows []map[string]any
+	n, _, err := src.Scan(ctx, schema, func(rec arrow.RecordBatch) error {
+		for r := 0; r < int(rec.NumRows()); r++ {
+			row := map[string]any{}
+			for c, f := range rec.Schema().Fields() {
+				row[f.Name] = jsonValue(rec.Column(c), r)
+			}
+			rows = append(rows, row)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("scan %s: %v", url, err)
+	}
+	if n != int64(len(rows)) {
+		t.Fatalf("scan %s: counted %d rows, gave %d", url, n, len(rows))
+	}
+	return src, skipped, rows
+}
+
+func readJSONL(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestSparkInputs reads every case gen_inputs.py wrote and compares each
+// value with what Spark itself read back.
+func TestSparkInputs(t *testing.T) {
+	dir := sparkInputs(t)
+	cases := map[string]func(t *testing.T, src *Source, skipped []Skipped){
+		"partitioned": func(t *testing.T, src *Source, _ []Skipped) {
+			if len(src.Partitions) != 2 || src.Partitions[0].Name != "p" || src.Partitions[1].Type.ID() != arrow.INT32 {
+				t.Errorf("partitions %+v, want p string, q int", src.Partitions)
+			}
+		},
+		"ts_int96": nil, "ts_micros": nil, "decimals": nil, "nested": nil,
+		"rollover": func(t *testing.T, src *Source, _ []Skipped) {
+			if len(src.Files) != 4 {
+				t.Errorf("maxRecordsPerFile=300 over 1000 rows: %d files, want 4", len(src.Files))
+			}
+		},
+		"empty": func(t *testing.T, src *Source, _ []Skipped) {
+			if len(src.Files) != 1 {
+				t.Errorf("empty output: %d files, want Spark's one footer-only file", len(src.Files))
+			}
+		},
+		"temporary": func(t *testing.T, src *Source, skipped []Skipped) {
+			n := 0
+			for _, s := range skipped {
+				if strings.HasPrefix(s.Path, "_temporary/") && strings.HasSuffix(s.Path, ".parquet") {
+					n++
+				}
+			}
+			if n != 2 {
+				t.Errorf("skipped %+v: want both parquet files under _temporary/", skipped)
+			}
+		},
+		"delta": func(t *testing.T, src *Source, skipped []Skipped) {
+			if src.DeltaVersion == nil || *src.DeltaVersion != 2 {
+				t.Errorf("Delta version %v, want 2 (write, update, delete)", src.DeltaVersion)
+			}
+			if len(skipped) == 0 {
+				t.Error("no file skipped: the update and delete left files the log removed")
+			}
+		},
+	}
+	values := 0
+	for name, check := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, name)
+			if _, err := os.Stat(path); err != nil && name == "delta" && os.Getenv("CI") != "true" {
+				t.Skip("no Delta table: LOCKSTEP_SPARK_JARS had no delta-spark")
+			}
+			src, skipped, got := scanRows(t, "file://"+path, DiscoverOptions{RequireSuccess: name != "delta"})
+			want := readJSONL(t, path+".jsonl")
+			if check != nil {
+				check(t, src, skipped)
+			}
+			sort.SliceStable(got, func(i, j int) bool { return got[i]["id"].(float64) < got[j]["id"].(float64) })
+			if len(got) != len(want) {
+				t.Fatalf("%d rows, Spark read %d", len(got), len(want))
+			}
+			for i := range want {
+				for col, w := range want[i] {
+					if g := got[i][col]; !reflect.DeepEqual(g, w) {
+						t.Errorf("row id=%v column %s: lockstep %#v, Spark %#v", want[i]["id"], col, g, w)
+					}
+					values++
+				}
+				if len(got[i]) != len(want[i]) {
+					t.Errorf("row id=%v: columns %v, Spark's %v", want[i]["id"], keys(got[i]), keys(want[i]))
+				}
+			}
+		})
+	}
+	t.Logf("%d values compared with Spark's", values)
+}
+
+func keys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestSparkOrder checks the canonical order on Spark's own rollover files:
+// by path (c000, c001, ...), then row, which here is id order.
+func TestSparkOrder(t *testing.T) {
+	_, _, rows := scanRows(t, "file://"+filepath.Join(sparkInputs(t), "rollover"), DiscoverOptions{RequireSuccess: true})
+	for i, r := range rows {
+		if r["id"].(float64) != float64(i) {
+			t.Fatalf("row %d has id %v: the canonical order is broken", i, r["id"])
+		}
+	}
+}
