@@ -124,6 +124,9 @@ var mustReject = map[string]error{
 	// bad_data: a list whose page starts inside a row (repetition level 1);
 	// pyarrow reads it anyway, lockstep refuses what the spec forbids.
 	"parquet-testing/bad_data/ARROW-GH-45185.parquet": reader.ErrCorrupt,
+	// Malformed on purpose (MANIFEST.tsv: MALFORMED(intended)): its dictionary
+	// page is shorter than it claims; Arrow C++'s own tests expect a refusal.
+	"parquet-testing/data/nation.dict-malformed.parquet": reader.ErrCorrupt,
 	// A 1 GiB dictionary page of 2 GiB strings: beyond MaxColumnChunk.
 	"parquet-testing/data/large_string_map.brotli.parquet": reader.ErrLimit,
 }
@@ -214,8 +217,6 @@ var knownDifferences = map[string]string{
 // knownGaps are files pyarrow reads and lockstep still refuses, with a typed error.
 var knownGaps = map[string]string{
 	"parquet-testing/data/column_chunk_key_value_metadata.parquet": "parquet-go's thrift decoder requires KeyValue.value, which the spec makes optional",
-	"parquet-testing/data/map_no_value.parquet":                    "a MAP whose key_value group has no value field",
-	"parquet-testing/data/nation.dict-malformed.parquet":           "a malformed dictionary page that pyarrow tolerates",
 }
 
 // TestCorpusValues: for every file both read, lockstep's values equal

@@ -231,6 +231,18 @@ func (t *schemaTree) mapList(e *elem, def, rep int) (*node, error) {
 }
 
 func (t *schemaTree) mapMap(e *elem, def, rep int) (*node, error) {
+	if len(e.children) == 1 && e.children[0].repetition() == format.Repeated && len(e.children[0].children) == 1 {
+		// A MAP of keys without values (parquet-testing's map_no_value) is
+		// a list of its keys, as Arrow C++ and pyarrow read it.
+		first := len(t.leaves)
+		key, err := t.mapField(e.children[0].children[0], def+1, rep+1)
+		if err != nil {
+			return nil, err
+		}
+		n := t.listNode(e.se.Name, key, def, def+1, rep+1, kindList)
+		n.firstLf = first
+		return n, nil
+	}
 	if len(e.children) != 1 || e.children[0].repetition() != format.Repeated || len(e.children[0].children) != 2 {
 		return nil, fmt.Errorf("%w: MAP %q must have one repeated key_value group of two fields", ErrUnsupported, e.se.Name)
 	}
