@@ -44,6 +44,7 @@ type config struct {
 	dups       string
 	sortBuffer int64
 	tempDir    string
+	sorted     bool
 }
 
 func (Format) Configure(opts map[string]any) (formats.Config, error) {
@@ -54,6 +55,7 @@ func (Format) Configure(opts map[string]any) (formats.Config, error) {
 		dups:       o.String("duplicates", "error", sorter.Policies...),
 		sortBuffer: o.Size("sort_buffer", 0, 64<<10, 1<<50),
 		tempDir:    o.String("temp_dir", ""),
+		sorted:     o.Bool("sorted", false),
 	}
 	if err := o.Finish(); err != nil {
 		return nil, err
@@ -68,6 +70,9 @@ func (c *config) Options() map[string]any {
 	m := map[string]any{"key": c.key, "value": c.value, "duplicates": c.dups, "sort_buffer": "auto"}
 	if c.sortBuffer > 0 {
 		m["sort_buffer"] = c.sortBuffer
+	}
+	if c.sorted {
+		m["sorted"] = true
 	}
 	return m
 }
@@ -103,6 +108,15 @@ func (c *config) NewWriter(w io.Writer, schema *arrow.Schema) (formats.Writer, e
 	policy, _ := sorter.ParsePolicy(c.dups)
 	wr.sort = sorter.New(sorter.Config{Budget: budget, TempDir: c.tempDir, Policy: policy})
 	wr.keyName, wr.valName = c.key, c.value
+	if c.sorted {
+		// Declared sorted: stream every key straight into the FST.
+		b, err := vellum.New(wr.out, nil)
+		if err != nil {
+			return nil, fmt.Errorf("fst: %w", err)
+		}
+		wr.builder = b
+		wr.sort.Stream(func(key, val []byte) error { wr.keys++; return b.Insert(key, binary.BigEndian.Uint64(val)) })
+	}
 	return wr, nil
 }
 
@@ -111,6 +125,7 @@ type writer struct {
 	keyCol, valCol   int
 	keyName, valName string
 	sort             *sorter.Sorter
+	builder          *vellum.Builder // made up front when the input is declared sorted
 	files            inputs.Files
 	rows             int64
 	keys             int64 // written to the FST
@@ -142,7 +157,7 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 		}
 		binary.BigEndian.PutUint64(vbuf[:], v)
 		if err := w.sort.Add(ctx, keyBytes(keys, i), vbuf[:]); err != nil {
-			return err
+			return w.sortError(err)
 		}
 		w.rows++
 	}
@@ -193,24 +208,37 @@ func uintAt(a arrow.Array, i int) (uint64, error) {
 }
 
 func (w *writer) Close(ctx context.Context) error {
-	b, err := vellum.New(w.out, nil)
-	if err != nil {
-		return fmt.Errorf("fst: %w", err)
+	b := w.builder
+	if b == nil {
+		var err error
+		if b, err = vellum.New(w.out, nil); err != nil {
+			return fmt.Errorf("fst: %w", err)
+		}
 	}
-	err = w.sort.Finish(ctx, func(key, val []byte) error {
+	err := w.sort.Finish(ctx, func(key, val []byte) error {
 		w.keys++
 		return b.Insert(key, binary.BigEndian.Uint64(val))
 	})
-	if d, ok := err.(*sorter.DuplicateError); ok {
-		return w.files.Duplicate("fst", fmt.Sprintf("%s=%s", w.keyName, inputs.Quote(d.Key)), d.Ord1, d.Ord2)
-	}
 	if err != nil {
-		return fmt.Errorf("fst: %w", err)
+		return w.sortError(err)
 	}
 	if err := b.Close(); err != nil {
 		return fmt.Errorf("fst: %w", err)
 	}
 	return nil
+}
+
+// sortError names the key and the files of a duplicate or out-of-order key.
+func (w *writer) sortError(err error) error {
+	switch e := err.(type) {
+	case *sorter.DuplicateError:
+		return w.files.Duplicate("fst", fmt.Sprintf("%s=%s", w.keyName, inputs.Quote(e.Key)), e.Ord1, e.Ord2)
+	case *sorter.OrderError:
+		return w.files.OutOfOrder("fst", fmt.Sprintf("%s=%s", w.keyName, inputs.Quote(e.Key)), inputs.Quote(e.Prev), e.Ord, e.PrevOrd)
+	case nil:
+		return nil
+	}
+	return fmt.Errorf("fst: %w", err)
 }
 
 func (w *writer) Abort() { w.sort.Close() }

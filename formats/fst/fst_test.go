@@ -187,3 +187,28 @@ func TestHostileFile(t *testing.T) {
 		}
 	}
 }
+
+// TestSortedStreams: keys declared sorted stream into the FST — the same
+// bytes a sort writes — and keys that go down are refused by name.
+func TestSortedStreams(t *testing.T) {
+	ids := make([]int64, 5000)
+	for i := range ids {
+		ids[i] = int64(i) // formatstest.Key(i) sorts like i
+	}
+	base := map[string]any{"key": "key", "value": "id", "sort_buffer": "64KiB"}
+	a := formatstest.Write(t, fst.Format{}, base, ids, 700)
+	base["sorted"] = true
+	b := formatstest.Write(t, fst.Format{}, base, ids, 700)
+	if !bytes.Equal(a, b) {
+		t.Fatal("a streamed FST differs from a sorted one")
+	}
+	cfg, _ := fst.Format{}.Configure(base)
+	w, _ := cfg.NewWriter(&bytes.Buffer{}, formatstest.Schema)
+	defer w.Abort()
+	rec := formatstest.Batch([]int64{5, 4})
+	err := w.Write(context.Background(), rec)
+	rec.Release()
+	if !errors.Is(err, formats.ErrBadInput) || !strings.Contains(err.Error(), `key="k0000004"`) || !strings.Contains(err.Error(), "sorted: true") {
+		t.Fatalf("unsorted input declared sorted: %v", err)
+	}
+}

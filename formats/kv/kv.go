@@ -59,6 +59,7 @@ type config struct {
 	sortBuffer  int64
 	tempDir     string
 	shards      int64
+	sorted      bool
 }
 
 func (Format) Configure(opts map[string]any) (formats.Config, error) {
@@ -75,12 +76,16 @@ func (Format) Configure(opts map[string]any) (formats.Config, error) {
 		sortBuffer:  o.Size("sort_buffer", 0, 64<<10, 1<<50),
 		tempDir:     o.String("temp_dir", ""),
 		shards:      o.Int("shards", 1, 1, maxShards),
+		sorted:      o.Bool("sorted", false),
 	}
 	if err := o.Finish(); err != nil {
 		return nil, err
 	}
 	if len(c.key) == 0 {
 		return nil, fmt.Errorf("%w: kv needs option key: the column (or list of columns) that makes each record's key", formats.ErrBadOption)
+	}
+	if c.sorted && c.shards > 1 {
+		return nil, fmt.Errorf("%w: kv: sorted: true streams into one table; shards need the whole input first (drop one of them)", formats.ErrBadOption)
 	}
 	if c.value == "raw" && len(c.valueCols) != 1 {
 		return nil, fmt.Errorf("%w: kv value: raw needs value_columns naming exactly one string or binary column", formats.ErrBadOption)
@@ -104,6 +109,9 @@ func (c *config) Options() map[string]any {
 	}
 	if c.sortBuffer > 0 {
 		m["sort_buffer"] = c.sortBuffer
+	}
+	if c.sorted {
+		m["sorted"] = true
 	}
 	return m
 }
@@ -160,7 +168,7 @@ func (c *config) newWriter(w io.Writer, schema *arrow.Schema) (*writer, error) {
 		budget = sorter.DefaultBudget()
 	}
 	policy, _ := sorter.ParsePolicy(c.dups)
-	return &writer{
+	wr := &writer{
 		out:    &writable{w: w},
 		opts:   opts,
 		keys:   keys,
@@ -169,7 +177,14 @@ func (c *config) newWriter(w io.Writer, schema *arrow.Schema) (*writer, error) {
 		vals:   vals,
 		prefix: []byte(c.prefix),
 		sort:   sorter.New(sorter.Config{Budget: budget, TempDir: c.tempDir, Policy: policy}),
-	}, nil
+	}
+	if c.sorted {
+		// Declared sorted: stream every entry straight into the table.
+		sw := sstable.NewWriter(wr.out, wr.opts)
+		wr.sw = sw
+		wr.sort.Stream(func(key, val []byte) error { wr.entries++; return sw.Set(key, val) })
+	}
+	return wr, nil
 }
 
 func contains(list []string, s string) bool {
@@ -205,6 +220,7 @@ func (o *writable) Finish() error { return nil }
 func (o *writable) Abort()        {}
 
 type writer struct {
+	sw      *sstable.Writer // made up front when the input is declared sorted
 	out     *writable
 	opts    sstable.WriterOptions
 	keys    *keyenc.Encoder
@@ -239,7 +255,7 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 			return fmt.Errorf("%w: kv: %s: %v", formats.ErrBadInput, w.files.Name(w.rows), err)
 		}
 		if err := w.sort.Add(ctx, w.kbuf, w.vbuf); err != nil {
-			return err
+			return w.sortError(ctx, err)
 		}
 		w.rows++
 	}
@@ -247,7 +263,11 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 }
 
 func (w *writer) Close(ctx context.Context) error {
-	sw := sstable.NewWriter(w.out, w.opts)
+	sw := w.sw
+	if sw == nil {
+		sw = sstable.NewWriter(w.out, w.opts)
+	}
+	w.sw = nil // closed below, whatever happens
 	if err := w.finish(ctx, func(key, val []byte) error { w.entries++; return sw.Set(key, val) }); err != nil {
 		sw.Close()
 		return err
@@ -260,17 +280,33 @@ func (w *writer) Close(ctx context.Context) error {
 
 // finish emits the sorted entries, naming a duplicate key and its files.
 func (w *writer) finish(ctx context.Context, emit func(key, val []byte) error) error {
-	err := w.sort.Finish(ctx, emit)
-	if d, ok := err.(*sorter.DuplicateError); ok {
-		return w.files.Duplicate("kv", keyenc.Describe(d.Key[len(w.prefix):], w.names, w.kinds), d.Ord1, d.Ord2)
+	return w.sortError(ctx, w.sort.Finish(ctx, emit))
+}
+
+// sortError names the key and the files of a duplicate or out-of-order key.
+func (w *writer) sortError(ctx context.Context, err error) error {
+	switch e := err.(type) {
+	case nil:
+		return nil
+	case *sorter.DuplicateError:
+		return w.files.Duplicate("kv", keyenc.Describe(e.Key[len(w.prefix):], w.names, w.kinds), e.Ord1, e.Ord2)
+	case *sorter.OrderError:
+		return w.files.OutOfOrder("kv", keyenc.Describe(e.Key[len(w.prefix):], w.names, w.kinds),
+			keyenc.Describe(e.Prev[len(w.prefix):], w.names, w.kinds), e.Ord, e.PrevOrd)
 	}
-	if err != nil && ctx.Err() == nil {
+	if ctx.Err() == nil {
 		return fmt.Errorf("kv: %w", err)
 	}
 	return err
 }
 
-func (w *writer) Abort() { w.sort.Close() }
+func (w *writer) Abort() {
+	w.sort.Close()
+	if w.sw != nil {
+		w.sw.Close()
+		w.sw = nil
+	}
+}
 
 // Rows is the number of entries written, after the duplicate policy.
 func (w *writer) Rows() int64 { return w.entries }

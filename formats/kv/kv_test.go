@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -201,5 +202,49 @@ func TestHostileFile(t *testing.T) {
 	r, err := (kv.Format{}).Open(bytes.NewReader(flipped), int64(len(flipped)))
 	if err == nil && r.Check(context.Background()) == nil {
 		t.Error("a flipped byte in a data block went unnoticed")
+	}
+}
+
+// TestSortedStreams: input declared sorted streams straight into the table —
+// byte for byte what a sort would write, with no spill folder even with the
+// smallest buffer — and input that is not sorted is refused, naming both
+// keys and their files.
+func TestSortedStreams(t *testing.T) {
+	ids := make([]int64, 20000)
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	tmp := t.TempDir()
+	opts := map[string]any{"key": "id", "compression": "zstd", "sort_buffer": "64KiB", "temp_dir": tmp}
+	sorted := map[string]any{"key": "id", "compression": "zstd", "sort_buffer": "64KiB", "temp_dir": tmp, "sorted": true}
+	a := formatstest.Write(t, kv.Format{}, opts, ids, 1000)
+	b := formatstest.Write(t, kv.Format{}, sorted, ids, 1000)
+	if !bytes.Equal(a, b) {
+		t.Fatal("a streamed table differs from a sorted one")
+	}
+	if r := formatstest.Open(t, kv.Format{}, b); r.Rows() != 20000 {
+		t.Fatalf("%d rows", r.Rows())
+	}
+	cfg, _ := kv.Format{}.Configure(sorted)
+	w, _ := cfg.NewWriter(&bytes.Buffer{}, formatstest.Schema)
+	defer w.Abort()
+	w.(formats.FileStarter).StartFile("file:///in/part-0.parquet")
+	rec := formatstest.Batch([]int64{1, 2, 3})
+	if err := w.Write(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	w.(formats.FileStarter).StartFile("file:///in/part-1.parquet")
+	rec = formatstest.Batch([]int64{2})
+	err := w.Write(context.Background(), rec)
+	rec.Release()
+	if !errors.Is(err, formats.ErrBadInput) || !strings.Contains(err.Error(), "id=2 in record 0 of file:///in/part-1.parquet comes after id=3 in record 2 of file:///in/part-0.parquet") {
+		t.Fatalf("unsorted input declared sorted: %v", err)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Fatalf("streaming left or made spill folders: %v", ents)
+	}
+	if _, err := (kv.Format{}).Configure(map[string]any{"key": "id", "sorted": true, "shards": 2}); !errors.Is(err, formats.ErrBadOption) {
+		t.Fatalf("sorted with shards: %v", err)
 	}
 }

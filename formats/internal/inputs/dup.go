@@ -23,3 +23,10 @@ func Quote(key []byte) string {
 	}
 	return fmt.Sprintf("0x%x", key)
 }
+
+// OutOfOrder is the error for input declared sorted (sorted: true) whose key
+// goes down: it names both keys and records and says what to do.
+func (f *Files) OutOfOrder(format, key, prev string, ord, prevOrd int64) error {
+	return fmt.Errorf("%w: %s: input declared sorted (sorted: true) is not: key %s in %s comes after %s in %s; sort it upstream, or drop sorted: true to let lockstep sort",
+		formats.ErrBadInput, format, key, f.Name(ord), prev, f.Name(prevOrd))
+}

@@ -60,6 +60,17 @@ func (e *DuplicateError) Error() string {
 	return fmt.Sprintf("duplicate key %q at records %d and %d", e.Key, e.Ord1, e.Ord2)
 }
 
+// OrderError is a key lower than the one before it, in a sorter that was
+// promised sorted input (Stream).
+type OrderError struct {
+	Key, Prev    []byte
+	Ord, PrevOrd int64
+}
+
+func (e *OrderError) Error() string {
+	return fmt.Sprintf("key %q at record %d comes after %q at record %d", e.Key, e.Ord, e.Prev, e.PrevOrd)
+}
+
 // Config configures a Sorter.
 type Config struct {
 	Budget  int64  // bytes of entries kept in memory before spilling
@@ -89,6 +100,17 @@ type Sorter struct {
 	seqRuns bool // each run starts at or after the previous run's last key
 
 	dir string // spill folder, made on first spill
+
+	stream *dedup // set by Stream: entries go straight out
+}
+
+// Stream switches the sorter to streaming, for input the caller declares
+// sorted: each entry goes to emit as soon as the duplicate policy allows;
+// nothing is held in memory or spilled to disk, and a key lower than the one
+// before it is an *OrderError. Call it before the first Add; Finish then
+// only flushes.
+func (s *Sorter) Stream(emit func(key, val []byte) error) {
+	s.stream = &dedup{policy: s.cfg.Policy, emit: emit}
 }
 
 // New returns an empty sorter.
@@ -101,6 +123,14 @@ func New(cfg Config) *Sorter {
 
 // Add adds an entry with the next ordinal. key and val are copied.
 func (s *Sorter) Add(ctx context.Context, key, val []byte) error {
+	if s.stream != nil {
+		if s.ord > 0 && bytes.Compare(key, s.lastKey) < 0 {
+			return &OrderError{Key: bytes.Clone(key), Prev: bytes.Clone(s.lastKey), Ord: s.ord, PrevOrd: s.ord - 1}
+		}
+		s.lastKey = append(s.lastKey[:0], key...)
+		s.ord++
+		return s.stream.add(key, val, s.ord-1)
+	}
 	if len(s.entries) > 0 && bytes.Compare(key, s.lastKey) < 0 {
 		s.sorted = false
 	}
@@ -188,6 +218,9 @@ func (s *Sorter) spill(ctx context.Context) error {
 // removes the spill folder. emit owns key and val only for the call.
 func (s *Sorter) Finish(ctx context.Context, emit func(key, val []byte) error) error {
 	defer s.Close()
+	if s.stream != nil {
+		return s.stream.flush()
+	}
 	d := dedup{policy: s.cfg.Policy, emit: emit}
 	if len(s.runs) == 0 {
 		s.sortBuffer()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -73,5 +74,44 @@ func TestSortedInputIsNotSorted(t *testing.T) {
 		return nil
 	}); err != nil || n != 20000 {
 		t.Fatal(err, n)
+	}
+}
+
+// TestStream: declared-sorted input goes straight out through the duplicate
+// policy, nothing is spilled, and a key that goes down is an *OrderError.
+func TestStream(t *testing.T) {
+	for policy, want := range map[Policy]string{PolicyFirst: "a1 b1 c1", PolicyLast: "a2 b1 c3"} {
+		dir := t.TempDir()
+		s := New(Config{Budget: 1, TempDir: dir, Policy: policy})
+		var got []string
+		s.Stream(func(k, v []byte) error { got = append(got, string(k)+string(v)); return nil })
+		for _, kv := range []string{"a1", "a2", "b1", "c1", "c2", "c3"} {
+			if err := s.Add(context.Background(), []byte(kv[:1]), []byte(kv[1:])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Finish(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, " ") != want || s.Spilled() != 0 {
+			t.Fatalf("policy %d: %v (spilled %d), want %s", policy, got, s.Spilled(), want)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Fatalf("streaming made %v", ents)
+		}
+	}
+	s := New(Config{Policy: PolicyError})
+	s.Stream(func(k, v []byte) error { return nil })
+	s.Add(context.Background(), []byte("b"), nil)
+	var oe *OrderError
+	if err := s.Add(context.Background(), []byte("a"), nil); !errors.As(err, &oe) || string(oe.Key) != "a" || string(oe.Prev) != "b" || oe.Ord != 1 {
+		t.Fatalf("a key going down: %v", err)
+	}
+	s2 := New(Config{Policy: PolicyError})
+	s2.Stream(func(k, v []byte) error { return nil })
+	s2.Add(context.Background(), []byte("a"), nil)
+	var de *DuplicateError
+	if err := s2.Add(context.Background(), []byte("a"), nil); !errors.As(err, &de) {
+		t.Fatalf("a duplicate while streaming: %v", err)
 	}
 }
