@@ -20,9 +20,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
+	"strconv"
 )
 
 // Policy says what to do with equal keys.
@@ -267,19 +270,49 @@ func (s *Sorter) Finish(ctx context.Context, emit func(key, val []byte) error) e
 	return merge(ctx, rs, &d)
 }
 
-// DefaultBudget is a quarter of the machine's memory (MemTotal in
-// /proc/meminfo), or 1 GiB where that cannot be read.
+// DefaultBudget is a quarter of the memory this process may use: the least
+// of the machine's (MemTotal in /proc/meminfo), its cgroup's limit (what a
+// container or a Kubernetes pod gets) and GOMEMLIMIT; 1 GiB where none can
+// be read.
 func DefaultBudget() int64 {
-	data, err := os.ReadFile("/proc/meminfo")
-	if err == nil {
-		var kb int64
-		for _, line := range bytes.Split(data, []byte("\n")) {
-			if _, err := fmt.Sscanf(string(line), "MemTotal: %d kB", &kb); err == nil && kb > 0 {
-				return kb * 1024 / 4
-			}
+	limit := memoryLimit(readFile("/proc/meminfo"), readFile("/sys/fs/cgroup/memory.max"),
+		readFile("/sys/fs/cgroup/memory/memory.limit_in_bytes"), debug.SetMemoryLimit(-1))
+	if limit <= 0 {
+		return 1 << 30
+	}
+	return limit / 4
+}
+
+func readFile(path string) []byte {
+	data, _ := os.ReadFile(path)
+	return data
+}
+
+// memoryLimit is the least of the limits that are set: MemTotal from
+// meminfo, a cgroup v2 memory.max or v1 limit_in_bytes ("max" or an absurd
+// value means none), and the Go runtime's memory limit (math.MaxInt64: none).
+func memoryLimit(meminfo, cgroup2, cgroup1 []byte, goLimit int64) int64 {
+	var limit int64
+	take := func(n int64) {
+		if n > 0 && (limit == 0 || n < limit) {
+			limit = n
 		}
 	}
-	return 1 << 30
+	for _, line := range bytes.Split(meminfo, []byte("\n")) {
+		var kb int64
+		if _, err := fmt.Sscanf(string(line), "MemTotal: %d kB", &kb); err == nil {
+			take(kb * 1024)
+		}
+	}
+	for _, c := range [][]byte{cgroup2, cgroup1} {
+		if n, err := strconv.ParseInt(string(bytes.TrimSpace(c)), 10, 64); err == nil && n < 1<<60 {
+			take(n)
+		}
+	}
+	if goLimit < math.MaxInt64 {
+		take(goLimit)
+	}
+	return limit
 }
 
 // Close removes the spill folder; it is safe to call more than once.

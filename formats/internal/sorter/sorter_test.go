@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -113,5 +114,32 @@ func TestStream(t *testing.T) {
 	var de *DuplicateError
 	if err := s2.Add(context.Background(), []byte("a"), nil); !errors.As(err, &de) {
 		t.Fatalf("a duplicate while streaming: %v", err)
+	}
+}
+
+// TestMemoryLimit: the sort budget follows the tightest of the machine, the
+// container and GOMEMLIMIT.
+func TestMemoryLimit(t *testing.T) {
+	meminfo := []byte("MemFree: 1 kB\nMemTotal: 8388608 kB\n") // 8 GiB
+	for _, c := range []struct {
+		cg2, cg1 string
+		goLimit  int64
+		want     int64
+	}{
+		{"max\n", "", math.MaxInt64, 8 << 30},
+		{"2147483648\n", "", math.MaxInt64, 2 << 30},
+		{"", "9223372036854771712\n", math.MaxInt64, 8 << 30}, // cgroup v1 "no limit"
+		{"", "1073741824\n", math.MaxInt64, 1 << 30},
+		{"max", "", 512 << 20, 512 << 20},
+	} {
+		if got := memoryLimit(meminfo, []byte(c.cg2), []byte(c.cg1), c.goLimit); got != c.want {
+			t.Errorf("%q %q %d: %d, want %d", c.cg2, c.cg1, c.goLimit, got, c.want)
+		}
+	}
+	if got := memoryLimit(nil, nil, nil, math.MaxInt64); got != 0 {
+		t.Errorf("nothing readable: %d", got)
+	}
+	if b := DefaultBudget(); b <= 0 {
+		t.Fatalf("DefaultBudget %d", b)
 	}
 }
