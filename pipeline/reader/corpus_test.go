@@ -215,9 +215,7 @@ var knownDifferences = map[string]string{
 }
 
 // knownGaps are files pyarrow reads and lockstep still refuses, with a typed error.
-var knownGaps = map[string]string{
-	"parquet-testing/data/column_chunk_key_value_metadata.parquet": "parquet-go's thrift decoder requires KeyValue.value, which the spec makes optional",
-}
+var knownGaps = map[string]string{}
 
 // TestCorpusValues: for every file both read, lockstep's values equal
 // pyarrow's, column by column.

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
 )
 
 var (
@@ -92,11 +93,28 @@ func OpenLimits(r io.ReaderAt, size int64, name string, lim Limits) (f *File, er
 	if footer > lim.MaxFooter {
 		return nil, fmt.Errorf("%s: %w: footer of %d bytes (limit %d)", name, ErrLimit, footer, lim.MaxFooter)
 	}
-	pf, err := parquet.OpenFile(r, size,
-		parquet.SkipPageIndex(true),
-		parquet.SkipBloomFilters(true),
-		parquet.ReadBufferSize(1<<20),
-	)
+	open := func(r io.ReaderAt, size int64) (*parquet.File, error) {
+		return parquet.OpenFile(r, size,
+			parquet.SkipPageIndex(true),
+			parquet.SkipBloomFilters(true),
+			parquet.ReadBufferSize(1<<20),
+		)
+	}
+	pf, err := open(r, size)
+	var missing *thrift.MissingField
+	if errors.As(err, &missing) {
+		// A KeyValue without its value: valid Parquet that parquet-go's
+		// decoder refuses (see footer.go). Fill it in and try again.
+		raw := make([]byte, footer)
+		if _, rerr := r.ReadAt(raw, size-8-footer); rerr == nil {
+			if patched, n, perr := patchFooter(raw); perr == nil && n > 0 {
+				pf2 := newPatchedFile(r, size-8-footer, patched)
+				if f2, err2 := open(pf2, pf2.size()); err2 == nil {
+					pf, err = f2, nil
+				}
+			}
+		}
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), "DecryptionConfig") {
 			return nil, fmt.Errorf("%s: %w (the footer is signed or encrypted)", name, ErrEncrypted)
