@@ -21,13 +21,7 @@ const AzuriteEnv = "LOCKSTEP_AZURITE"
 // development account, from AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY.
 func Azurite(t testing.TB, prefix string) string {
 	t.Helper()
-	host := os.Getenv(AzuriteEnv)
-	if host == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is unset under CI=true: Azurite is missing (run `make test`)", AzuriteEnv)
-		}
-		t.Skipf("%s unset: run `make test` for Azurite", AzuriteEnv)
-	}
+	host := Service(t, AzuriteEnv, "Azurite")
 	account, key := os.Getenv("AZURE_STORAGE_ACCOUNT"), os.Getenv("AZURE_STORAGE_KEY")
 	cred, err := azblob.NewSharedKeyCredential(account, key)
 	if err != nil {

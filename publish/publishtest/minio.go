@@ -21,18 +21,27 @@ import (
 // EndpointEnv names the MinIO endpoint that scripts/testenv exports.
 const EndpointEnv = "LOCKSTEP_S3_ENDPOINT"
 
+// Service returns the value of env, which scripts/testenv sets when it has
+// started the service. Unset, it skips the test when run bare and fails it
+// under CI=true, where a missing service is a failure.
+func Service(t testing.TB, env, what string) string {
+	t.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is unset under CI=true: %s is missing (run `make test`)", env, what)
+		}
+		t.Skipf("%s unset: run `make test` for %s", env, what)
+	}
+	return v
+}
+
 // MinIO creates a fresh bucket on the test MinIO server and returns a store
 // URL for it with the given prefix. Without the server it skips the test when
 // run bare, and fails it under CI=true, where a missing service is a failure.
 func MinIO(t testing.TB, prefix string) string {
 	t.Helper()
-	endpoint := os.Getenv(EndpointEnv)
-	if endpoint == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is unset under CI=true: MinIO is missing (run `make test`)", EndpointEnv)
-		}
-		t.Skipf("%s unset: run `make test` for MinIO", EndpointEnv)
-	}
+	endpoint := Service(t, EndpointEnv, "MinIO")
 	ctx := context.Background()
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"))
 	if err != nil {
