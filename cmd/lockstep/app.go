@@ -9,6 +9,7 @@ import (
 )
 
 func newApp() *cli.App {
+	stopProfiles := func() error { return nil }
 	bundleFlag := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name (may be omitted when the spec has one bundle)"}
 	specFlag := &cli.StringFlag{Name: "spec", Aliases: []string{"s"}, Usage: "bundle spec `FILE` (YAML)", Value: "lockstep.yaml", EnvVars: []string{"LOCKSTEP_SPEC"}}
 	stageFlag := &cli.StringFlag{Name: "stage", Usage: "`DIR` for staged releases", Value: ".lockstep/stage"}
@@ -21,12 +22,17 @@ func newApp() *cli.App {
 		Usage:                "build server data from Spark output, publish it as immutable releases, move channels, pull",
 		Version:              version,
 		EnableBashCompletion: true,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "store", Usage: "release store `URL` (file://, s3://, gs://, azblob://, mem://)", Value: "file://./.lockstep/store", EnvVars: []string{"LOCKSTEP_STORE"}},
 			&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text", EnvVars: []string{"LOCKSTEP_LOG_FORMAT"}},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "warn", EnvVars: []string{"LOCKSTEP_LOG_LEVEL"}},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "text or json, for every command", Value: "text", EnvVars: []string{"LOCKSTEP_OUTPUT"}},
+		}, profileFlags()...),
+		Before: func(c *cli.Context) (err error) {
+			stopProfiles, err = startProfiles(c)
+			return err
 		},
+		After: func(*cli.Context) error { return stopProfiles() },
 		Commands: []*cli.Command{
 			{
 				Name: "build", Usage: "build a bundle into a staged release folder (writes nothing to the store)",

@@ -14,8 +14,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/sstable"
 
@@ -239,6 +241,7 @@ type writer struct {
 func (w *writer) StartFile(path string) { w.files.Start(w.rows, path) }
 
 func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
+	w.vals.bind(rec)
 	for i := range int(rec.NumRows()) {
 		if i%4096 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -250,10 +253,7 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 		if err != nil {
 			return fmt.Errorf("%w: kv: %s: %v", formats.ErrBadInput, w.files.Name(w.rows), err)
 		}
-		w.vbuf, err = w.vals.append(w.vbuf[:0], rec, i)
-		if err != nil {
-			return fmt.Errorf("%w: kv: %s: %v", formats.ErrBadInput, w.files.Name(w.rows), err)
-		}
+		w.vbuf = w.vals.append(w.vbuf[:0], i)
 		if err := w.sort.Add(ctx, w.kbuf, w.vbuf); err != nil {
 			return w.sortError(ctx, err)
 		}
@@ -311,12 +311,15 @@ func (w *writer) Abort() {
 // Rows is the number of entries written, after the duplicate policy.
 func (w *writer) Rows() int64 { return w.entries }
 
-// values encodes the value columns of a row.
+// values encodes the value columns of a row: bound to each batch's
+// arrays once, then appended row by row into the writer's buffer.
 type values struct {
 	enc  string
 	idx  []int
 	name []string
-	mp   *valenc.MsgpackEncoder
+	obj  *valenc.ObjectEncoder // json and msgpack
+	raw  func(i int) []byte    // raw: the column's bytes; nil for a null
+	cols []arrow.Array
 }
 
 func newValues(schema *arrow.Schema, enc string, cols []string) (*values, error) {
@@ -338,29 +341,50 @@ func newValues(schema *arrow.Schema, enc string, cols []string) (*values, error)
 		}
 		v.idx = append(v.idx, is[0])
 	}
-	if enc == "msgpack" {
-		v.mp = valenc.NewMsgpackEncoder()
+	if enc != "raw" {
+		v.obj = valenc.NewObjectEncoder(enc == "msgpack", cols)
 	}
 	return v, nil
 }
 
-func (v *values) append(dst []byte, rec arrow.RecordBatch, i int) ([]byte, error) {
-	if v.enc == "raw" {
-		val := valenc.Value(rec.Column(v.idx[0]), i)
-		switch x := val.(type) {
-		case string:
-			return append(dst, x...), nil
-		case []byte:
-			return append(dst, x...), nil
+// bind points the encoder at one batch.
+func (v *values) bind(rec arrow.RecordBatch) {
+	v.cols = v.cols[:0]
+	for _, c := range v.idx {
+		v.cols = append(v.cols, rec.Column(c))
+	}
+	if v.obj != nil {
+		v.obj.Bind(v.cols)
+		return
+	}
+	col := v.cols[0]
+	switch a := col.(type) {
+	case *array.String:
+		v.raw = func(i int) []byte { return unsafeBytes(a.Value(i)) }
+	case *array.LargeString:
+		v.raw = func(i int) []byte { return unsafeBytes(a.Value(i)) }
+	case *array.Binary:
+		v.raw = a.Value
+	case *array.LargeBinary:
+		v.raw = a.Value
+	}
+	if col.NullN() > 0 {
+		f := v.raw
+		v.raw = func(i int) []byte {
+			if col.IsNull(i) {
+				return nil // a null is an empty value
+			}
+			return f(i)
 		}
-		return dst, nil // null: an empty value
 	}
-	obj := &valenc.Object{Keys: v.name, Vals: make([]any, len(v.idx))}
-	for j, c := range v.idx {
-		obj.Vals[j] = valenc.Value(rec.Column(c), i)
-	}
-	if v.enc == "json" {
-		return valenc.AppendJSON(dst, obj), nil
-	}
-	return v.mp.Append(dst, obj)
 }
+
+func (v *values) append(dst []byte, i int) []byte {
+	if v.obj != nil {
+		return v.obj.Append(dst, i)
+	}
+	return append(dst, v.raw(i)...)
+}
+
+// unsafeBytes views s's bytes without copying; the caller only reads them.
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

@@ -22,9 +22,7 @@ package valenc
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -164,11 +162,7 @@ func AppendJSON(dst []byte, v any) []byte {
 	case uint64:
 		return strconv.AppendUint(dst, x, 10)
 	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return append(dst, "null"...)
-		}
-		b, _ := json.Marshal(x)
-		return append(dst, b...)
+		return appendJSONFloat(dst, x)
 	case string:
 		return appendJSONString(dst, x)
 	case []byte:
@@ -197,14 +191,6 @@ func AppendJSON(dst []byte, v any) []byte {
 		return append(dst, '}')
 	}
 	return appendJSONString(dst, fmt.Sprint(v))
-}
-
-func appendJSONString(dst []byte, s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 // MsgpackEncoder encodes values as MessagePack, reusing its buffer.
