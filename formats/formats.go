@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/lockstep-data/lockstep/formats/internal/sorter"
 )
 
 var (
@@ -92,6 +94,26 @@ type ShardedWriter interface {
 	// ShardRows, after a successful Close, is the number of entries in each shard.
 	ShardRows() []int64
 }
+
+// SortingConfig is implemented by configs whose writers hold records in
+// memory to sort them (kv, fst, arrow with sort_by). The pipeline divides
+// one memory budget among all the sorting assets of a build, so that the
+// build's memory does not grow with the number of assets.
+type SortingConfig interface {
+	Config
+	// SortMemory reports whether the writer sorts at all (input declared
+	// sorted streams, holding nothing), and the sort_buffer the spec set
+	// for this asset, 0 when it leaves the size to the build.
+	SortMemory() (sorts bool, own int64)
+	// WithSortMemory returns a copy whose writers sort within n bytes
+	// unless the spec set sort_buffer. Options() is unchanged: the share
+	// depends on the build, not on the asset.
+	WithSortMemory(n int64) Config
+}
+
+// DefaultSortMemory is the sort budget of a writer that no one sized: the
+// build's default memory budget (see docs/formats.md).
+func DefaultSortMemory() int64 { return sorter.DefaultBudget() }
 
 // RowCounter is implemented by writers whose asset holds another number of
 // rows than the records written, such as keys left after duplicates were

@@ -170,7 +170,21 @@ func (o *Options) Size(key string, def, lo, hi int64) int64 {
 		return o.Int(key, def, lo, hi)
 	}
 	o.valid = append(o.valid, key)
-	want := "a size such as 65536, \"64KiB\", \"16MiB\" or \"1GiB\""
+	n, err := ParseSize(s)
+	if err != nil {
+		o.fail(key, "a size such as 65536, \"64KiB\", \"16MiB\" or \"1GiB\"", s)
+		return def
+	}
+	if n < lo || n > hi {
+		o.fail(key, fmt.Sprintf("between %d and %d bytes", lo, hi), s)
+		return def
+	}
+	return n
+}
+
+// ParseSize reads a byte size such as "65536", "64KiB", "16MiB", "1GiB"
+// or "4KB".
+func ParseSize(s string) (int64, error) {
 	str := strings.TrimSpace(s)
 	mult := int64(1)
 	for _, u := range sizeUnits {
@@ -180,16 +194,10 @@ func (o *Options) Size(key string, def, lo, hi int64) int64 {
 		}
 	}
 	var n int64
-	if _, err := fmt.Sscanf(str, "%d", &n); err != nil || fmt.Sprint(n) != str || n > math.MaxInt64/mult {
-		o.fail(key, want, s)
-		return def
+	if _, err := fmt.Sscanf(str, "%d", &n); err != nil || fmt.Sprint(n) != str || n < 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is not a size such as 65536, \"64KiB\", \"512MiB\" or \"2GiB\"", s)
 	}
-	n *= mult
-	if n < lo || n > hi {
-		o.fail(key, fmt.Sprintf("between %d and %d bytes", lo, hi), s)
-		return def
-	}
-	return n
+	return n * mult, nil
 }
 
 // Has reports whether the spec set key.

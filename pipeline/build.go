@@ -32,6 +32,55 @@ type Builder struct {
 	StageDir string // where staged releases are written
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Memory is the build's budget for sorting, shared by every sorting
+	// asset (--memory); 0 takes the bundle's `memory:`, else the default.
+	Memory int64
+}
+
+// minSortShare is the least memory a sorting asset gets, however many
+// share the budget: below it, runs get so short that merging them costs
+// more than it saves.
+const minSortShare = 16 << 20
+
+// sortShares gives each sorting asset of one input its memory: its own
+// sort_buffer where the spec sets one, and an equal part of what is left of
+// the budget otherwise. Inputs are read one after another, and each input's
+// writers are finished before the next input starts, so the shares of one
+// input are all the sort memory the build holds at any time.
+func sortShares(budget int64, cfgs []formats.Config) []formats.Config {
+	var shared int
+	left := budget
+	for _, c := range cfgs {
+		if sc, ok := c.(formats.SortingConfig); ok {
+			if sorts, own := sc.SortMemory(); sorts && own > 0 {
+				left -= own
+			} else if sorts {
+				shared++
+			}
+		}
+	}
+	out := make([]formats.Config, len(cfgs))
+	for i, c := range cfgs {
+		out[i] = c
+		if sc, ok := c.(formats.SortingConfig); ok {
+			if sorts, own := sc.SortMemory(); sorts && own == 0 {
+				out[i] = sc.WithSortMemory(max(left/int64(shared), minSortShare))
+			}
+		}
+	}
+	return out
+}
+
+// SortMemory is the build's sort budget: --memory (Builder.Memory), the
+// bundle's memory:, or the default.
+func (b *Builder) SortMemory(bundle *Bundle) int64 {
+	switch {
+	case b.Memory > 0:
+		return b.Memory
+	case bundle.memory > 0:
+		return bundle.memory
+	}
+	return formats.DefaultSortMemory()
 }
 
 // BuildResult says what Build did.
@@ -187,12 +236,22 @@ func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, d
 			s.abort()
 		}
 	}()
+	var names []string
+	var cfgs []formats.Config
 	for _, name := range sortedKeys(bundle.Assets) {
-		spec := bundle.Assets[name]
-		if spec.Input != src.Name {
-			continue
+		if bundle.Assets[name].Input == src.Name {
+			names = append(names, name)
+			cfgs = append(cfgs, bundle.configs[name])
 		}
-		s, err := b.newSink(name, spec, bundle.configs[name], schema, dir)
+	}
+	cfgs = sortShares(b.SortMemory(bundle), cfgs)
+	for i, c := range cfgs {
+		if sc, ok := c.(interface{ SortShare() int64 }); ok && sc.SortShare() > 0 {
+			b.log().Info("sort memory", "asset", names[i], "bytes", sc.SortShare())
+		}
+	}
+	for i, name := range names {
+		s, err := b.newSink(name, bundle.Assets[name], cfgs[i], schema, dir)
 		if err != nil {
 			return in, nil, err
 		}

@@ -50,6 +50,10 @@ type Bundle struct {
 	Requires *Requires             `yaml:"requires" json:"requires,omitempty"`
 	Inputs   map[string]*InputSpec `yaml:"inputs" json:"inputs"`
 	Assets   map[string]*AssetSpec `yaml:"assets" json:"assets"`
+	// Memory is the build's sort budget (bytes or "2GiB"), shared by all its
+	// sorting assets. It changes no output byte, so it stays out of the
+	// digest and the fingerprint.
+	Memory any `yaml:"memory" json:"-"`
 
 	// Digest is the sha256 of the bundle's own section, in canonical JSON.
 	Digest string `yaml:"-" json:"-"`
@@ -57,6 +61,8 @@ type Bundle struct {
 	dir string
 	// configs holds each asset's validated format options.
 	configs map[string]formats.Config
+	// memory is Memory in bytes; 0 when unset.
+	memory int64
 }
 
 // Requires names the server versions that can load the bundle's releases.
@@ -160,6 +166,22 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 	}
 	if err := publish.CheckName("channel", b.Channel); err != nil {
 		return bad(at("channel"), "%v", err)
+	}
+	switch m := b.Memory.(type) {
+	case nil:
+	case int:
+		b.memory = int64(m)
+	case string:
+		n, err := formats.ParseSize(m)
+		if err != nil {
+			return bad(at("memory"), "memory: %v", err)
+		}
+		b.memory = n
+	default:
+		return bad(at("memory"), "memory: %v is not a size such as 536870912, \"512MiB\" or \"2GiB\"", m)
+	}
+	if b.Memory != nil && b.memory < minSortShare {
+		return bad(at("memory"), "memory: %d bytes is below the 16MiB a build needs to sort; raise it", b.memory)
 	}
 	if len(b.Inputs) == 0 {
 		return bad(at(), "no inputs: add `inputs:` with at least one Spark output URL")

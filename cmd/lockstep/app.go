@@ -12,6 +12,7 @@ func newApp() *cli.App {
 	stopProfiles := func() error { return nil }
 	bundleFlag := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name (may be omitted when the spec has one bundle)"}
 	specFlag := &cli.StringFlag{Name: "spec", Aliases: []string{"s"}, Usage: "bundle spec `FILE` (YAML)", Value: "lockstep.yaml", EnvVars: []string{"LOCKSTEP_SPEC"}}
+	memoryFlag := &cli.StringFlag{Name: "memory", EnvVars: []string{"LOCKSTEP_MEMORY"}, Usage: "memory `SIZE` for sorting, shared by all the bundle's sorted assets (e.g. 2GiB; default: the spec's memory:, else 512MiB); larger inputs spill to disk"}
 	stageFlag := &cli.StringFlag{Name: "stage", Usage: "`DIR` for staged releases", Value: ".lockstep/stage"}
 	channelFlag := &cli.StringFlag{Name: "channel", Aliases: []string{"c"}, Usage: "channel `NAME`", Value: "production"}
 	reasonFlag := &cli.StringFlag{Name: "reason", Usage: "why, recorded in the channel log"}
@@ -36,13 +37,13 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			{
 				Name: "build", Usage: "build a bundle into a staged release folder (writes nothing to the store)",
-				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, output},
+				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output},
 				Action: withEnv(runBuild),
 			},
 			{
 				Name: "publish", Usage: "publish a staged release folder, or build and publish a bundle (no channel moves)",
 				ArgsUsage: "[STAGED_DIR]",
-				Flags:     []cli.Flag{specFlag, bundleFlag, stageFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}},
+				Flags:     []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}},
 				Action:    withEnv(runPublish),
 			},
 			{
@@ -62,7 +63,7 @@ func newApp() *cli.App {
 			},
 			{
 				Name: "run", Usage: "build, publish and promote a bundle: what cron, Airflow and CI call",
-				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}},
+				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}},
 				Action: withEnv(runRun),
 			},
 			{

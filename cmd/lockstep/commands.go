@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -54,12 +55,35 @@ func withEnv(fn func(*cli.Context, *env) error) cli.ActionFunc {
 	}
 }
 
-func (e *env) builder(c *cli.Context) *pipeline.Builder {
+func (e *env) builder(c *cli.Context) (*pipeline.Builder, error) {
+	var mem int64
+	if s := c.String("memory"); s != "" {
+		n, err := formats.ParseSize(s)
+		if err != nil || n < 16<<20 {
+			return nil, fmt.Errorf("%w: --memory %q: give a size of at least 16MiB, such as 512MiB or 4GiB", errUsage, s)
+		}
+		mem = n
+	}
 	return &pipeline.Builder{
 		Store: e.store, Registry: e.reg, Version: version,
-		StageDir: c.String("stage"), Logger: e.log,
+		StageDir: c.String("stage"), Logger: e.log, Memory: mem,
+	}, nil
+}
+
+// limitHeap sets the Go runtime's soft memory limit to the build's sort
+// budget plus headroom for the batches in flight, unless GOMEMLIMIT is set:
+// sorting keeps its budget live for a whole run, and with no limit the
+// garbage collector lets the heap grow to twice what is live. The buffers
+// are pointer-free, so the extra collections cost little.
+func limitHeap(bld *pipeline.Builder, b *pipeline.Bundle) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(bld.SortMemory(b) + heapHeadroom)
 	}
 }
+
+// heapHeadroom is what a build needs beyond its sort budget: a decoded
+// batch per reader, the consumer's batch, table and block buffers.
+const heapHeadroom = 512 << 20
 
 func (e *env) bundle(c *cli.Context) (*pipeline.Bundle, error) {
 	spec, err := pipeline.LoadSpec(c.String("spec"), e.reg)
@@ -74,7 +98,12 @@ func runBuild(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	res, err := e.builder(c).Build(e.ctx, b)
+	bld, err := e.builder(c)
+	if err != nil {
+		return err
+	}
+	limitHeap(bld, b)
+	res, err := bld.Build(e.ctx, b)
 	if err != nil {
 		return err
 	}
@@ -102,7 +131,12 @@ func runPublish(c *cli.Context, e *env) error {
 		if err != nil {
 			return err
 		}
-		built, err := e.builder(c).Build(e.ctx, b)
+		bld, err := e.builder(c)
+		if err != nil {
+			return err
+		}
+		limitHeap(bld, b)
+		built, err := bld.Build(e.ctx, b)
 		if err != nil {
 			return err
 		}
@@ -133,8 +167,13 @@ func runRun(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	bld, err := e.builder(c)
+	if err != nil {
+		return err
+	}
+	limitHeap(bld, b)
 	prog := newProgress("uploaded", e.out.json)
-	res, err := pipeline.Run(e.ctx, e.builder(c), b, pipeline.RunOptions{
+	res, err := pipeline.Run(e.ctx, bld, b, pipeline.RunOptions{
 		Publish: publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update},
 		Reason:  c.String("reason"), Logger: e.log,
 	})

@@ -345,6 +345,18 @@ func TestMalformedSpec(t *testing.T) {
         input: places
         options: {compresion: zstd}
 `, []string{`no option "compresion"`, "(valid: ", " compression"}},
+		{"bad memory", `bundles:
+  places:
+    memory: 2 gigs
+    inputs: {places: {url: ` + places + `}}
+    assets: {places: {format: arrow, input: places}}
+`, []string{":3:", "memory:", `"2 gigs" is not a size`, "512MiB"}},
+		{"tiny memory", `bundles:
+  places:
+    memory: 1MiB
+    inputs: {places: {url: ` + places + `}}
+    assets: {places: {format: arrow, input: places}}
+`, []string{":3:", "below the 16MiB"}},
 		{"bad yaml", "bundles: [\n", []string{"spec error"}},
 		{"no bundles", "other: 1\n", []string{`unknown key "other"`}},
 	}

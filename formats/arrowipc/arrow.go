@@ -42,6 +42,7 @@ type config struct {
 	batchRows   int64
 	sortBy      []string // output names
 	sortBuffer  int64
+	share       int64 // the build's share of memory for this asset, when sortBuffer is 0
 	tempDir     string
 }
 
@@ -83,6 +84,19 @@ func (c *config) Options() map[string]any {
 	return m
 }
 
+var _ formats.SortingConfig = (*config)(nil)
+
+func (c *config) SortMemory() (bool, int64) { return len(c.sortBy) > 0, c.sortBuffer }
+
+// SortShare is the memory WithSortMemory gave this copy.
+func (c *config) SortShare() int64 { return c.share }
+
+func (c *config) WithSortMemory(n int64) formats.Config {
+	cp := *c
+	cp.share = n
+	return &cp
+}
+
 func (c *config) NewWriter(w io.Writer, schema *arrow.Schema) (formats.Writer, error) {
 	idx, out, err := project(schema, c.columns, c.rename)
 	if err != nil {
@@ -97,7 +111,11 @@ func (c *config) NewWriter(w io.Writer, schema *arrow.Schema) (formats.Writer, e
 	}
 	var sorted *rowSorter
 	if len(c.sortBy) > 0 {
-		sorted, err = newRowSorter(out, c.sortBy, c.sortBuffer, c.tempDir)
+		budget := c.sortBuffer
+		if budget == 0 {
+			budget = c.share // 0: the sorter's default
+		}
+		sorted, err = newRowSorter(out, c.sortBy, budget, c.tempDir)
 		if err != nil {
 			return nil, err
 		}

@@ -50,9 +50,6 @@ func newRowSorter(schema *arrow.Schema, sortBy []string, budget int64, tempDir s
 			return nil, fmt.Errorf("%w: arrow sort_by: column %q has type %s, which the sort cannot carry; leave it out of columns or drop sort_by", formats.ErrBadInput, f.Name, f.Type)
 		}
 	}
-	if budget == 0 {
-		budget = sorter.DefaultBudget()
-	}
 	s.sort = sorter.New(sorter.Config{Budget: budget, TempDir: tempDir, Policy: sorter.PolicyError})
 	return s, nil
 }

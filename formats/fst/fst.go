@@ -43,6 +43,7 @@ type config struct {
 	key, value string
 	dups       string
 	sortBuffer int64
+	share      int64 // the build's share of memory for this asset, when sortBuffer is 0
 	tempDir    string
 	sorted     bool
 }
@@ -77,6 +78,19 @@ func (c *config) Options() map[string]any {
 	return m
 }
 
+var _ formats.SortingConfig = (*config)(nil)
+
+func (c *config) SortMemory() (bool, int64) { return !c.sorted, c.sortBuffer }
+
+// SortShare is the memory WithSortMemory gave this copy.
+func (c *config) SortShare() int64 { return c.share }
+
+func (c *config) WithSortMemory(n int64) formats.Config {
+	cp := *c
+	cp.share = n
+	return &cp
+}
+
 func (c *config) NewWriter(w io.Writer, schema *arrow.Schema) (formats.Writer, error) {
 	wr := &writer{out: w, valCol: -1}
 	is := schema.FieldIndices(c.key)
@@ -103,7 +117,7 @@ func (c *config) NewWriter(w io.Writer, schema *arrow.Schema) (formats.Writer, e
 	}
 	budget := c.sortBuffer
 	if budget == 0 {
-		budget = sorter.DefaultBudget()
+		budget = c.share // 0: the sorter's default
 	}
 	policy, _ := sorter.ParsePolicy(c.dups)
 	wr.sort = sorter.New(sorter.Config{Budget: budget, TempDir: c.tempDir, Policy: policy})

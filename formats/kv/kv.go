@@ -59,6 +59,7 @@ type config struct {
 	prefix      string
 	dups        string
 	sortBuffer  int64
+	share       int64 // the build's share of memory for this asset, when sortBuffer is 0
 	tempDir     string
 	shards      int64
 	sorted      bool
@@ -118,6 +119,30 @@ func (c *config) Options() map[string]any {
 	return m
 }
 
+var _ formats.SortingConfig = (*config)(nil)
+
+func (c *config) SortMemory() (bool, int64) { return !c.sorted, c.sortBuffer }
+
+// SortShare is the memory WithSortMemory gave this copy.
+func (c *config) SortShare() int64 { return c.share }
+
+func (c *config) WithSortMemory(n int64) formats.Config {
+	cp := *c
+	cp.share = n
+	return &cp
+}
+
+// sortBudget is sort_buffer, else the build's share, else the default.
+func (c *config) sortBudget() int64 {
+	switch {
+	case c.sortBuffer > 0:
+		return c.sortBuffer
+	case c.share > 0:
+		return c.share
+	}
+	return sorter.DefaultBudget()
+}
+
 func (c *config) NewWriter(w io.Writer, schema *arrow.Schema) (formats.Writer, error) {
 	return c.newWriter(w, schema)
 }
@@ -152,7 +177,10 @@ func (c *config) newWriter(w io.Writer, schema *arrow.Schema) (*writer, error) {
 		propValueCols:  strings.Join(vcols, ","),
 	}
 	opts := sstable.WriterOptions{
-		BlockSize:   int(c.blockSize),
+		BlockSize: int(c.blockSize),
+		// Compress and write blocks on another goroutine while the sort
+		// goes on; the bytes are the same.
+		Parallelism: true,
 		TableFormat: sstable.TableFormatRocksDBv2,
 		Compression: map[string]sstable.Compression{
 			"none": sstable.NoCompression, "snappy": sstable.SnappyCompression, "zstd": sstable.ZstdCompression,
@@ -165,10 +193,7 @@ func (c *config) newWriter(w io.Writer, schema *arrow.Schema) (*writer, error) {
 		opts.FilterPolicy = bloom.FilterPolicy(c.bloomBits)
 		opts.FilterType = sstable.TableFilter
 	}
-	budget := c.sortBuffer
-	if budget == 0 {
-		budget = sorter.DefaultBudget()
-	}
+	budget := c.sortBudget()
 	policy, _ := sorter.ParsePolicy(c.dups)
 	wr := &writer{
 		out:    &writable{w: w},

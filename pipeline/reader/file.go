@@ -56,6 +56,7 @@ type File struct {
 	tree   *schemaTree
 	mem    memory.Allocator
 	limits Limits
+	cols   []*columnReader // one per leaf, reused by each row group in turn
 }
 
 // Open reads and checks the footer of the Parquet file r of the given size.
@@ -184,11 +185,19 @@ func (f *File) safe(call func() error) (err error) {
 }
 
 func (f *File) rowGroup(ctx context.Context, gi int, rg parquet.RowGroup, batchRows int, fn func(arrow.RecordBatch) error) error {
+	if f.cols == nil {
+		f.cols = make([]*columnReader, len(f.tree.leaves))
+		for i := range f.cols {
+			f.cols[i] = &columnReader{}
+		}
+	}
 	cols := make([]*columnReader, len(f.tree.leaves))
 	err := f.safe(func() error {
 		chunks := rg.ColumnChunks()
 		for i := range cols {
-			cols[i] = &columnReader{pages: chunks[i].Pages(), repeated: f.tree.leafRepeated(i)}
+			// Each row group reuses the last one's buffers.
+			cols[i] = f.cols[i]
+			cols[i].reset(chunks[i].Pages(), f.tree.leafRepeated(i))
 		}
 		return nil
 	})
@@ -352,12 +361,48 @@ type columnReader struct {
 	out      []parquet.Value // the current batch
 	starts   []int           // index in out of each row's first value
 	carry    []parquet.Value // rows read but given back by unread
+	arena    []byte          // holds byte-array values copied out of pages
+}
+
+// reset points the reader at a new column chunk, keeping its buffers.
+func (c *columnReader) reset(pages parquet.Pages, repeated bool) {
+	*c = columnReader{pages: pages, repeated: repeated, buf: c.buf[:0], out: c.out[:0],
+		starts: c.starts[:0], carry: c.carry[:0], arena: c.arena}
+}
+
+// arenaBlock is the size of the blocks that byte-array values are copied
+// into. A block is never reused: values handed out keep theirs alive, and
+// the garbage collector frees it after the batch is built.
+const arenaBlock = 1 << 20
+
+// keep copies a byte-array value out of its page, into the arena.
+func (c *columnReader) keep(v parquet.Value) parquet.Value {
+	b := v.ByteArray()
+	if cap(c.arena)-len(c.arena) < len(b) {
+		c.arena = make([]byte, 0, max(len(b), arenaBlock))
+	}
+	start := len(c.arena)
+	c.arena = append(c.arena, b...)
+	kept := c.arena[start:len(c.arena):len(c.arena)]
+	var nv parquet.Value
+	if v.Kind() == parquet.FixedLenByteArray {
+		nv = parquet.FixedLenByteArrayValue(kept)
+	} else {
+		nv = parquet.ByteArrayValue(kept)
+	}
+	nv.SetRepetitionLevel(v.RepetitionLevel())
+	nv.SetDefinitionLevel(v.DefinitionLevel())
+	nv.SetColumnIndex(v.Column())
+	return nv
 }
 
 // readRows reads the values of the next n rows (fewer at the end of the
 // chunk, or once they hold budget bytes). Byte-array values are copied, so
 // they outlive the page. It returns the values and the rows read.
 func (c *columnReader) readRows(n int, budget int64) ([]parquet.Value, int, error) {
+	if cap(c.out) < n {
+		c.out = make([]parquet.Value, 0, n) // one value a row at least
+	}
 	c.out = append(c.out[:0], c.carry...)
 	c.carry = c.carry[:0]
 	c.starts = c.starts[:0]
@@ -395,7 +440,7 @@ func (c *columnReader) readRows(n int, budget int64) ([]parquet.Value, int, erro
 		switch v.Kind() {
 		case parquet.ByteArray, parquet.FixedLenByteArray:
 			if !v.IsNull() {
-				v = v.Clone()
+				v = c.keep(v)
 				bytes += int64(len(v.ByteArray()))
 			}
 		}

@@ -1,12 +1,18 @@
 // Package sorter sorts (key, value) entries by key for the sorted formats,
 // within a memory budget, and applies a duplicate-key policy.
 //
-// Entries arrive in the canonical record order, each with its ordinal. While
-// they fit the budget they are kept in memory; beyond it, each full buffer is
-// sorted and written to a run file in a temp folder, and Finish merges the
-// runs. Input that is already sorted is detected: it is never sorted, and its
-// runs are read back one after the other rather than merged. Close (or a
-// failed Finish) always removes the temp folder.
+// Entries arrive in the canonical record order, each with its ordinal. Their
+// bytes are copied into an arena of fixed-size chunks (it never grows by
+// copying), and each entry is a fixed-size record: the key's first 8 bytes as
+// a big-endian integer, where its bytes are, and its ordinal. Sorting moves
+// those records only and compares the prefixes as integers, looking at the
+// arena just to break ties; equal keys keep ordinal order, so the result is
+// what a stable sort gives. When arena and records reach the budget the
+// buffer is sorted and written to a run file in a temp folder, and Finish
+// merges the runs with a loser tree. Input that is already sorted is
+// detected: it is never sorted, and its runs are read back one after the
+// other rather than merged. Close (or a failed Finish) always removes the
+// temp folder.
 //
 // Equal keys are resolved in ordinal order: PolicyFirst keeps the earliest
 // entry, PolicyLast the latest, PolicyError fails with a *DuplicateError.
@@ -15,17 +21,14 @@ package sorter
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
-	"strconv"
 )
 
 // Policy says what to do with equal keys.
@@ -76,33 +79,41 @@ func (e *OrderError) Error() string {
 
 // Config configures a Sorter.
 type Config struct {
-	Budget  int64  // bytes of entries kept in memory before spilling
+	Budget  int64  // bytes of entries kept in memory before spilling; 0 is DefaultBudget()
 	TempDir string // parent of the spill folder; "" is os.TempDir()
 	Policy  Policy
 }
 
-// entryOverhead is what one entry costs in memory beyond its bytes.
-const entryOverhead = 32
-
+// entry is one buffered entry: 32 bytes, no pointers, so the garbage
+// collector never scans the buffer.
 type entry struct {
-	off       int // into arena
-	klen, vln int
-	ord       int64
+	prefix uint64 // the key's first 8 bytes, big-endian, zero-padded
+	chunk  uint32 // arena chunk
+	off    uint32 // offset of the key in the chunk; the value follows it
+	klen   uint32
+	vlen   uint32
+	ord    int64
 }
+
+const entrySize = 32
 
 // Sorter accumulates entries; it is not safe for concurrent use.
 type Sorter struct {
-	cfg     Config
-	arena   []byte
-	entries []entry
-	ord     int64
+	cfg       Config
+	chunkSize int
+	chunks    [][]byte // the arena; all but the last are full
+	spare     [][]byte // emptied chunks of chunkSize, reused before allocating
+	arenaCap  int64    // bytes of the chunks in use
+	entries   []entry
+	ord       int64
 
 	sorted  bool   // every entry so far is in non-decreasing key order
 	lastKey []byte // the last key added
 	runs    []string
 	seqRuns bool // each run starts at or after the previous run's last key
 
-	dir string // spill folder, made on first spill
+	dir string        // spill folder, made on first spill
+	bw  *bufio.Writer // writes runs, reused
 
 	stream *dedup // set by Stream: entries go straight out
 }
@@ -119,9 +130,12 @@ func (s *Sorter) Stream(emit func(key, val []byte) error) {
 // New returns an empty sorter.
 func New(cfg Config) *Sorter {
 	if cfg.Budget <= 0 {
-		cfg.Budget = 64 << 20
+		cfg.Budget = DefaultBudget()
 	}
-	return &Sorter{cfg: cfg, sorted: true, seqRuns: true}
+	// Chunks of a sixteenth of the budget (4 KiB to 8 MiB): at most one
+	// partly used chunk is wasted, and no chunk is ever copied.
+	chunk := int(min(max(cfg.Budget/16, 4<<10), 8<<20))
+	return &Sorter{cfg: cfg, chunkSize: chunk, sorted: true, seqRuns: true}
 }
 
 // Add adds an entry with the next ordinal. key and val are copied.
@@ -134,22 +148,82 @@ func (s *Sorter) Add(ctx context.Context, key, val []byte) error {
 		s.ord++
 		return s.stream.add(key, val, s.ord-1)
 	}
-	if len(s.entries) > 0 && bytes.Compare(key, s.lastKey) < 0 {
-		s.sorted = false
+	if s.ord > 0 && bytes.Compare(key, s.lastKey) < 0 {
+		if len(s.entries) > 0 {
+			s.sorted = false
+		} else {
+			s.seqRuns = false
+		}
 	}
-	if len(s.entries) == 0 && len(s.runs) > 0 && bytes.Compare(key, s.lastKey) < 0 {
-		s.seqRuns = false
-	}
-	off := len(s.arena)
-	s.arena = append(s.arena, key...)
-	s.arena = append(s.arena, val...)
-	s.entries = append(s.entries, entry{off: off, klen: len(key), vln: len(val), ord: s.ord})
 	s.lastKey = append(s.lastKey[:0], key...)
+	n := len(key) + len(val)
+	if uint64(len(key)) > math.MaxUint32 || uint64(len(val)) > math.MaxUint32 {
+		return fmt.Errorf("sort: an entry of %d key and %d value bytes is over the 4 GiB limit", len(key), len(val))
+	}
+	c := s.room(n)
+	off := len(s.chunks[c])
+	s.chunks[c] = append(append(s.chunks[c], key...), val...)
+	if len(s.entries) == cap(s.entries) {
+		s.growEntries()
+	}
+	s.entries = append(s.entries, entry{prefix: prefix(key), chunk: uint32(c), off: uint32(off),
+		klen: uint32(len(key)), vlen: uint32(len(val)), ord: s.ord})
 	s.ord++
-	if int64(len(s.arena))+int64(len(s.entries))*entryOverhead >= s.cfg.Budget {
+	if s.arenaCap+int64(len(s.entries))*entrySize >= s.cfg.Budget {
 		return s.spill(ctx)
 	}
 	return nil
+}
+
+// room returns a chunk with space for n more bytes, allocating one if needed:
+// an entry larger than a chunk gets a chunk of its own.
+func (s *Sorter) room(n int) int {
+	if last := len(s.chunks) - 1; last >= 0 && cap(s.chunks[last])-len(s.chunks[last]) >= n {
+		return last
+	}
+	var c []byte
+	switch {
+	case n > s.chunkSize:
+		c = make([]byte, 0, n)
+	case len(s.spare) > 0:
+		c = s.spare[len(s.spare)-1]
+		s.spare = s.spare[:len(s.spare)-1]
+	default:
+		c = make([]byte, 0, s.chunkSize)
+	}
+	s.arenaCap += int64(cap(c))
+	s.chunks = append(s.chunks, c)
+	return len(s.chunks) - 1
+}
+
+// ioBuffer is the size of a run's read or write buffer: up to limit, and
+// small beside the budget, since a merge holds one per run.
+func (s *Sorter) ioBuffer(limit int) int {
+	return int(min(max(s.cfg.Budget/(2*fanIn), 4<<10), int64(limit)))
+}
+
+// growEntries makes room for as many entries as the budget will hold at
+// the average entry size so far, so that the slice is copied a few times
+// per run rather than at every doubling.
+func (s *Sorter) growEntries() {
+	n := len(s.entries)
+	want := n + n/4 + 1024
+	if n > 0 {
+		used := s.arenaCap + int64(n)*entrySize
+		if fit := int(s.cfg.Budget / max(used/int64(n), 1)); fit > want {
+			want = fit + fit/16
+		}
+	}
+	s.entries = slices.Grow(s.entries, want-n)
+}
+
+func prefix(key []byte) uint64 {
+	if len(key) >= 8 {
+		return binary.BigEndian.Uint64(key)
+	}
+	var b [8]byte
+	copy(b[:], key)
+	return binary.BigEndian.Uint64(b[:])
 }
 
 // Spilled reports how many run files were written.
@@ -158,14 +232,51 @@ func (s *Sorter) Spilled() int { return len(s.runs) }
 // Sorted reports whether every entry so far came in key order.
 func (s *Sorter) Sorted() bool { return s.sorted && s.seqRuns }
 
-func (s *Sorter) key(e entry) []byte { return s.arena[e.off : e.off+e.klen] }
-func (s *Sorter) val(e entry) []byte { return s.arena[e.off+e.klen : e.off+e.klen+e.vln] }
+func (s *Sorter) key(e *entry) []byte {
+	return s.chunks[e.chunk][e.off : e.off+e.klen]
+}
+
+func (s *Sorter) kv(e *entry) []byte {
+	return s.chunks[e.chunk][e.off : e.off+e.klen+e.vlen]
+}
+
+// compare orders entries by key bytes, then ordinal. Equal prefixes mean
+// the first min(8, len) bytes of both keys agree, so the rest of the keys
+// (past their first 8 bytes), then their lengths, decide.
+func (s *Sorter) compare(a, b *entry) int {
+	if a.prefix != b.prefix {
+		return cmp.Compare(a.prefix, b.prefix)
+	}
+	if a.klen > 8 || b.klen > 8 {
+		ka, kb := s.key(a), s.key(b)
+		if c := bytes.Compare(ka[min(8, len(ka)):], kb[min(8, len(kb)):]); c != 0 {
+			return c
+		}
+	}
+	if a.klen != b.klen {
+		return cmp.Compare(a.klen, b.klen)
+	}
+	return cmp.Compare(a.ord, b.ord)
+}
 
 func (s *Sorter) sortBuffer() {
 	if s.sorted {
 		return // already in key order, and ordinals rise within equal keys
 	}
-	slices.SortStableFunc(s.entries, func(a, b entry) int { return bytes.Compare(s.key(a), s.key(b)) })
+	slices.SortFunc(s.entries, func(a, b entry) int { return s.compare(&a, &b) })
+}
+
+// reset empties the buffer, keeping its memory for the next run.
+func (s *Sorter) reset() {
+	for _, c := range s.chunks {
+		if cap(c) == s.chunkSize { // an outsized chunk is dropped
+			s.spare = append(s.spare, c[:0])
+		}
+	}
+	s.chunks = s.chunks[:0]
+	s.arenaCap = 0
+	s.entries = s.entries[:0]
+	s.sorted = true
 }
 
 func (s *Sorter) spill(ctx context.Context) error {
@@ -188,32 +299,44 @@ func (s *Sorter) spill(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sort: %w", err)
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	var hdr [3 * binary.MaxVarintLen64]byte
-	for i, e := range s.entries {
-		if i%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				f.Close()
-				return err
-			}
-		}
-		n := binary.PutUvarint(hdr[:], uint64(e.klen))
-		n += binary.PutUvarint(hdr[n:], uint64(e.vln))
-		n += binary.PutUvarint(hdr[n:], uint64(e.ord))
-		bw.Write(hdr[:n])
-		bw.Write(s.arena[e.off : e.off+e.klen+e.vln])
-	}
-	if err := bw.Flush(); err != nil {
+	if err := s.writeRun(ctx, f); err != nil {
 		f.Close()
-		return fmt.Errorf("sort: write %s: %w (is the temp folder full?)", name, err)
+		return err
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("sort: %w", err)
 	}
 	s.runs = append(s.runs, name)
-	s.arena = s.arena[:0]
-	s.entries = s.entries[:0]
-	s.sorted = true
+	s.reset()
+	return nil
+}
+
+// writeRun writes the sorted buffer: per entry the key length, value length
+// and ordinal as uvarints, then key and value. (Compressing runs with S2
+// was measured: on 10M places rows it cost more CPU than it saved in I/O.)
+func (s *Sorter) writeRun(ctx context.Context, f *os.File) error {
+	if s.bw == nil {
+		s.bw = bufio.NewWriterSize(f, s.ioBuffer(1<<20))
+	}
+	bw := s.bw
+	bw.Reset(f)
+	var hdr [3 * binary.MaxVarintLen64]byte
+	for i := range s.entries {
+		if i%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		e := &s.entries[i]
+		n := binary.PutUvarint(hdr[:], uint64(e.klen))
+		n += binary.PutUvarint(hdr[n:], uint64(e.vlen))
+		n += binary.PutUvarint(hdr[n:], uint64(e.ord))
+		bw.Write(hdr[:n])
+		bw.Write(s.kv(e))
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("sort: write %s: %w (is the temp folder full?)", f.Name(), err)
+	}
 	return nil
 }
 
@@ -227,13 +350,15 @@ func (s *Sorter) Finish(ctx context.Context, emit func(key, val []byte) error) e
 	d := dedup{policy: s.cfg.Policy, emit: emit}
 	if len(s.runs) == 0 {
 		s.sortBuffer()
-		for i, e := range s.entries {
+		for i := range s.entries {
 			if i%4096 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 			}
-			if err := d.add(s.key(e), s.val(e), e.ord); err != nil {
+			e := &s.entries[i]
+			kv := s.kv(e)
+			if err := d.add(kv[:e.klen], kv[e.klen:], e.ord); err != nil {
 				return err
 			}
 		}
@@ -244,75 +369,9 @@ func (s *Sorter) Finish(ctx context.Context, emit func(key, val []byte) error) e
 			return err
 		}
 	}
-	var rs []*run
-	defer func() {
-		for _, r := range rs {
-			r.f.Close()
-		}
-	}()
-	for _, name := range s.runs {
-		f, err := os.Open(name)
-		if err != nil {
-			return fmt.Errorf("sort: %w", err)
-		}
-		r := &run{f: f, r: bufio.NewReaderSize(f, 256<<10)}
-		rs = append(rs, r)
-	}
-	if s.seqRuns {
-		// Sorted input: runs follow each other, so read them in turn.
-		for _, r := range rs {
-			if err := drain(ctx, r, &d); err != nil {
-				return err
-			}
-		}
-		return d.flush()
-	}
-	return merge(ctx, rs, &d)
-}
-
-// DefaultBudget is a quarter of the memory this process may use: the least
-// of the machine's (MemTotal in /proc/meminfo), its cgroup's limit (what a
-// container or a Kubernetes pod gets) and GOMEMLIMIT; 1 GiB where none can
-// be read.
-func DefaultBudget() int64 {
-	limit := memoryLimit(readFile("/proc/meminfo"), readFile("/sys/fs/cgroup/memory.max"),
-		readFile("/sys/fs/cgroup/memory/memory.limit_in_bytes"), debug.SetMemoryLimit(-1))
-	if limit <= 0 {
-		return 1 << 30
-	}
-	return limit / 4
-}
-
-func readFile(path string) []byte {
-	data, _ := os.ReadFile(path)
-	return data
-}
-
-// memoryLimit is the least of the limits that are set: MemTotal from
-// meminfo, a cgroup v2 memory.max or v1 limit_in_bytes ("max" or an absurd
-// value means none), and the Go runtime's memory limit (math.MaxInt64: none).
-func memoryLimit(meminfo, cgroup2, cgroup1 []byte, goLimit int64) int64 {
-	var limit int64
-	take := func(n int64) {
-		if n > 0 && (limit == 0 || n < limit) {
-			limit = n
-		}
-	}
-	for _, line := range bytes.Split(meminfo, []byte("\n")) {
-		var kb int64
-		if _, err := fmt.Sscanf(string(line), "MemTotal: %d kB", &kb); err == nil {
-			take(kb * 1024)
-		}
-	}
-	for _, c := range [][]byte{cgroup2, cgroup1} {
-		if n, err := strconv.ParseInt(string(bytes.TrimSpace(c)), 10, 64); err == nil && n < 1<<60 {
-			take(n)
-		}
-	}
-	if goLimit < math.MaxInt64 {
-		take(goLimit)
-	}
-	return limit
+	s.chunks, s.spare, s.entries = nil, nil, nil // the merge needs none of it
+	m := merger{dir: s.dir, readBuf: s.ioBuffer(256 << 10), writeBuf: s.ioBuffer(1 << 20)}
+	return m.run(ctx, s.runs, s.seqRuns, &d)
 }
 
 // Close removes the spill folder; it is safe to call more than once.
@@ -321,148 +380,6 @@ func (s *Sorter) Close() {
 		os.RemoveAll(s.dir)
 		s.dir = ""
 	}
-	s.arena, s.entries, s.runs = nil, nil, nil
-}
-
-// run reads one spilled run.
-type run struct {
-	f        *os.File
-	r        *bufio.Reader
-	key, val []byte
-	ord      int64
-	buf      []byte
-}
-
-// next reads the next entry; io.EOF at the end.
-func (r *run) next() error {
-	kl, err := binary.ReadUvarint(r.r)
-	if err != nil {
-		return err
-	}
-	vl, err1 := binary.ReadUvarint(r.r)
-	ord, err2 := binary.ReadUvarint(r.r)
-	if err := errors.Join(err1, err2); err != nil {
-		return fmt.Errorf("sort: corrupt run %s: %w", r.f.Name(), err)
-	}
-	n := int(kl + vl)
-	if cap(r.buf) < n {
-		r.buf = make([]byte, n)
-	}
-	r.buf = r.buf[:n]
-	if _, err := io.ReadFull(r.r, r.buf); err != nil {
-		return fmt.Errorf("sort: corrupt run %s: %w", r.f.Name(), err)
-	}
-	r.key, r.val, r.ord = r.buf[:kl], r.buf[kl:], int64(ord)
-	return nil
-}
-
-func drain(ctx context.Context, r *run, d *dedup) error {
-	for i := 0; ; i++ {
-		if i%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		if err := r.next(); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if err := d.add(r.key, r.val, r.ord); err != nil {
-			return err
-		}
-	}
-}
-
-// merge is a k-way merge by (key, ordinal) over a binary heap of runs.
-func merge(ctx context.Context, rs []*run, d *dedup) error {
-	h := make([]*run, 0, len(rs))
-	for _, r := range rs {
-		if err := r.next(); err == io.EOF {
-			continue
-		} else if err != nil {
-			return err
-		}
-		h = append(h, r)
-	}
-	less := func(a, b *run) bool {
-		if c := bytes.Compare(a.key, b.key); c != 0 {
-			return c < 0
-		}
-		return a.ord < b.ord
-	}
-	down := func(i int) {
-		for {
-			l, m := 2*i+1, i
-			if l < len(h) && less(h[l], h[m]) {
-				m = l
-			}
-			if l+1 < len(h) && less(h[l+1], h[m]) {
-				m = l + 1
-			}
-			if m == i {
-				return
-			}
-			h[i], h[m] = h[m], h[i]
-			i = m
-		}
-	}
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		down(i)
-	}
-	for n := 0; len(h) > 0; n++ {
-		if n%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		top := h[0]
-		if err := d.add(top.key, top.val, top.ord); err != nil {
-			return err
-		}
-		if err := top.next(); err == io.EOF {
-			h[0] = h[len(h)-1]
-			h = h[:len(h)-1]
-		} else if err != nil {
-			return err
-		}
-		down(0)
-	}
-	return d.flush()
-}
-
-// dedup holds back one entry so that equal keys can be resolved.
-type dedup struct {
-	policy   Policy
-	emit     func(key, val []byte) error
-	has      bool
-	key, val []byte
-	ord      int64
-}
-
-func (d *dedup) add(key, val []byte, ord int64) error {
-	if d.has && bytes.Equal(key, d.key) {
-		switch d.policy {
-		case PolicyError:
-			return &DuplicateError{Key: bytes.Clone(key), Ord1: d.ord, Ord2: ord}
-		case PolicyFirst:
-			return nil
-		}
-		// PolicyLast: the later ordinal replaces the held entry.
-		d.val, d.ord = append(d.val[:0], val...), ord
-		return nil
-	}
-	if err := d.flush(); err != nil {
-		return err
-	}
-	d.key, d.val, d.ord, d.has = append(d.key[:0], key...), append(d.val[:0], val...), ord, true
-	return nil
-}
-
-func (d *dedup) flush() error {
-	if !d.has {
-		return nil
-	}
-	d.has = false
-	return d.emit(d.key, d.val)
+	s.chunks, s.spare, s.entries, s.runs = nil, nil, nil, nil
+	s.arenaCap = 0
 }
