@@ -26,6 +26,7 @@ import (
 type assembler struct {
 	mem  memory.Allocator
 	vals [][]parquet.Value
+	flat []*flatReader // per leaf: the batch of a flat column, read without vals
 }
 
 func (a *assembler) build(n *node, slots [][]int32, count int) (arrow.Array, error) {
@@ -161,6 +162,12 @@ func bitmap(mem memory.Allocator, valid []bool, nulls int) *memory.Buffer {
 // leaf appends the value of every slot, or null where the slot's definition
 // level is below the leaf's.
 func (a *assembler) leaf(n *node, ss []int32, count int) (arrow.Array, error) {
+	if f := a.flat[n.leaf]; f != nil {
+		if f.batch.rows != count {
+			return nil, fmt.Errorf("%w: column %q has %d rows where the batch has %d", ErrCorrupt, n.name, f.batch.rows, count)
+		}
+		return f.array(a.mem), nil
+	}
 	vals := a.vals[n.leaf]
 	b := array.NewBuilder(a.mem, n.typ)
 	defer b.Release()

@@ -187,8 +187,11 @@ func (f *File) safe(call func() error) (err error) {
 func (f *File) rowGroup(ctx context.Context, gi int, rg parquet.RowGroup, batchRows int, fn func(arrow.RecordBatch) error) error {
 	if f.cols == nil {
 		f.cols = make([]*columnReader, len(f.tree.leaves))
-		for i := range f.cols {
+		for i, leaf := range f.tree.leaves {
 			f.cols[i] = &columnReader{}
+			if f.tree.isFlat(leaf) {
+				f.cols[i].flat = newFlatReader(leaf)
+			}
 		}
 	}
 	cols := make([]*columnReader, len(f.tree.leaves))
@@ -212,7 +215,7 @@ func (f *File) rowGroup(ctx context.Context, gi int, rg parquet.RowGroup, batchR
 		return err
 	}
 	remaining := rg.NumRows()
-	asm := &assembler{mem: f.mem, vals: make([][]parquet.Value, len(cols))}
+	asm := &assembler{mem: f.mem, vals: make([][]parquet.Value, len(cols)), flat: make([]*flatReader, len(cols))}
 	for remaining > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -261,7 +264,14 @@ func (f *File) rowGroup(ctx context.Context, gi int, rg parquet.RowGroup, batchR
 // many it read: fewer than n where a column's values reach BatchBytes.
 func (f *File) readBatch(gi int, cols []*columnReader, asm *assembler, n int) (int, error) {
 	for i, c := range cols {
-		vals, got, err := c.readRows(n, f.limits.BatchBytes)
+		var vals []parquet.Value
+		var got int
+		var err error
+		if c.flat != nil {
+			got, err = c.flat.readRows(c, n, f.limits.BatchBytes)
+		} else {
+			vals, got, err = c.readRows(n, f.limits.BatchBytes)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("%s: row group %d, column %q: %w", f.name, gi, f.tree.path(i), err)
 		}
@@ -271,13 +281,22 @@ func (f *File) readBatch(gi int, cols []*columnReader, asm *assembler, n int) (i
 		if got < n {
 			// Cut the batch here: give back the rows other columns read beyond it.
 			for _, p := range cols[:i] {
-				p.unread(got)
+				if p.flat != nil {
+					p.flat.unread(got)
+				} else {
+					p.unread(got)
+				}
 			}
 			n = got
 		}
 		asm.vals[i] = vals
 	}
 	for i, c := range cols {
+		if c.flat != nil {
+			c.flat.unread(n)
+			asm.flat[i] = c.flat
+			continue
+		}
 		asm.vals[i] = c.rows(n)
 	}
 	return n, nil
@@ -362,12 +381,17 @@ type columnReader struct {
 	starts   []int           // index in out of each row's first value
 	carry    []parquet.Value // rows read but given back by unread
 	arena    []byte          // holds byte-array values copied out of pages
+	flat     *flatReader     // reads a flat column instead (see flat.go)
 }
 
 // reset points the reader at a new column chunk, keeping its buffers.
 func (c *columnReader) reset(pages parquet.Pages, repeated bool) {
+	flat := c.flat
 	*c = columnReader{pages: pages, repeated: repeated, buf: c.buf[:0], out: c.out[:0],
-		starts: c.starts[:0], carry: c.carry[:0], arena: c.arena}
+		starts: c.starts[:0], carry: c.carry[:0], arena: c.arena, flat: flat}
+	if flat != nil {
+		flat.reset()
+	}
 }
 
 // arenaBlock is the size of the blocks that byte-array values are copied
@@ -456,7 +480,13 @@ func (c *columnReader) unread(k int) {
 		return
 	}
 	cut := c.starts[k]
-	c.carry = append(c.carry[:0], c.out[cut:]...)
+	// Rows given back earlier in this batch (when two columns cut it)
+	// come after these.
+	if tail := c.out[cut:]; len(c.carry) == 0 {
+		c.carry = append(c.carry, tail...)
+	} else {
+		c.carry = append(append(make([]parquet.Value, 0, len(tail)+len(c.carry)), tail...), c.carry...)
+	}
 	c.out = c.out[:cut]
 	c.starts = c.starts[:k]
 }
@@ -469,6 +499,9 @@ func (c *columnReader) rows(k int) []parquet.Value {
 
 // more reports whether the chunk holds values beyond those handed out.
 func (c *columnReader) more() (bool, error) {
+	if c.flat != nil {
+		return c.flat.more(c)
+	}
 	if len(c.carry) > 0 || c.pos < len(c.buf) {
 		return true, nil
 	}

@@ -12,18 +12,37 @@ import (
 	"path/filepath"
 )
 
-// run reads one spilled run.
+// run reads one spilled run, or the sorted buffer still in memory.
 type run struct {
 	f        *os.File
 	r        *bufio.Reader
+	mem      *buffer // instead of f and r
+	i        int     // next entry of mem
 	key, val []byte
 	ord      int64
-	buf      []byte
+	buf      []byte // key and value
 	done     bool
+}
+
+func (r *run) close() {
+	if r.f != nil {
+		r.f.Close()
+	}
 }
 
 // next reads the next entry; io.EOF at the end.
 func (r *run) next() error {
+	if r.mem != nil {
+		if r.i == len(r.mem.entries) {
+			r.done = true
+			return io.EOF
+		}
+		e := &r.mem.entries[r.i]
+		r.i++
+		r.buf = r.mem.kv(e)
+		r.key, r.val, r.ord = r.buf[:e.klen], r.buf[e.klen:], e.ord
+		return nil
+	}
 	kl, err := binary.ReadUvarint(r.r)
 	if err == io.EOF {
 		r.done = true
@@ -61,24 +80,29 @@ type merger struct {
 	readBuf, writeBuf int
 }
 
-// run emits the runs' entries in (key, ordinal) order. Runs that
-// follow each other (sorted input) are read in turn; others are merged.
-func (m *merger) run(ctx context.Context, names []string, sequential bool, d *dedup) error {
+// run emits the entries of the runs named and of the last buffer, in
+// (key, ordinal) order. Runs that follow each other (sorted input) are read
+// in turn; others are merged, in passes of fanIn runs while there are more.
+func (m *merger) run(ctx context.Context, names []string, last *buffer, sequential bool, d *dedup) error {
+	add := func(r *run) error { return d.add(r.key, r.val, r.ord) }
 	if sequential {
 		for _, name := range names {
 			r, err := m.open(name)
 			if err != nil {
 				return err
 			}
-			err = drain(ctx, r, d)
-			r.f.Close()
+			err = drain(ctx, r, add)
+			r.close()
 			if err != nil {
 				return err
 			}
 		}
+		if err := drain(ctx, &run{mem: last}, add); err != nil {
+			return err
+		}
 		return d.flush()
 	}
-	for pass := 0; len(names) > fanIn; pass++ {
+	for pass := 0; len(names)+1 > fanIn; pass++ {
 		var next []string
 		for i := 0; i < len(names); i += fanIn {
 			group := names[i:min(i+fanIn, len(names))]
@@ -94,7 +118,21 @@ func (m *merger) run(ctx context.Context, names []string, sequential bool, d *de
 		}
 		names = next
 	}
-	return m.merge(ctx, names, func(r *run) error { return d.add(r.key, r.val, r.ord) }, d.flush)
+	var rs []*run
+	defer func() {
+		for _, r := range rs {
+			r.close()
+		}
+	}()
+	for _, name := range names {
+		r, err := m.open(name)
+		if err != nil {
+			return err
+		}
+		rs = append(rs, r)
+	}
+	rs = append(rs, &run{mem: last})
+	return merge(ctx, rs, add, d.flush)
 }
 
 // toRun merges runs into one new run, keeping every entry, and removes
@@ -107,7 +145,20 @@ func (m *merger) toRun(ctx context.Context, names []string, out string) error {
 	defer f.Close()
 	bw := bufio.NewWriterSize(f, m.writeBuf)
 	var hdr [3 * binary.MaxVarintLen64]byte
-	err = m.merge(ctx, names, func(r *run) error {
+	var rs []*run
+	defer func() {
+		for _, r := range rs {
+			r.close()
+		}
+	}()
+	for _, name := range names {
+		r, err := m.open(name)
+		if err != nil {
+			return err
+		}
+		rs = append(rs, r)
+	}
+	err = merge(ctx, rs, func(r *run) error {
 		n := binary.PutUvarint(hdr[:], uint64(len(r.key)))
 		n += binary.PutUvarint(hdr[n:], uint64(len(r.val)))
 		n += binary.PutUvarint(hdr[n:], uint64(r.ord))
@@ -137,20 +188,7 @@ func (m *merger) open(name string) (*run, error) {
 
 // merge calls emit for each entry of the runs in (key, ordinal) order, then
 // done.
-func (m *merger) merge(ctx context.Context, names []string, emit func(*run) error, done func() error) error {
-	var rs []*run
-	defer func() {
-		for _, r := range rs {
-			r.f.Close()
-		}
-	}()
-	for _, name := range names {
-		r, err := m.open(name)
-		if err != nil {
-			return err
-		}
-		rs = append(rs, r)
-	}
+func merge(ctx context.Context, rs []*run, emit func(*run) error, done func() error) error {
 	if len(rs) == 0 {
 		return done()
 	}
@@ -178,7 +216,7 @@ func (m *merger) merge(ctx context.Context, names []string, emit func(*run) erro
 	}
 }
 
-func drain(ctx context.Context, r *run, d *dedup) error {
+func drain(ctx context.Context, r *run, emit func(*run) error) error {
 	for i := 0; ; i++ {
 		if i%4096 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -190,7 +228,7 @@ func drain(ctx context.Context, r *run, d *dedup) error {
 		} else if err != nil {
 			return err
 		}
-		if err := d.add(r.key, r.val, r.ord); err != nil {
+		if err := emit(r); err != nil {
 			return err
 		}
 	}

@@ -98,16 +98,20 @@ type entry struct {
 const entrySize = 32
 
 // Sorter accumulates entries; it is not safe for concurrent use.
+//
+// It fills one of two buffers, each up to half the budget. When the buffer
+// it fills is full, a goroutine sorts it and writes it as a run while Add
+// goes on filling the other, so sorting and writing overlap with the
+// caller's reading and encoding. The last buffer is never written: Finish
+// sorts it in memory and merges it with the runs on disk.
 type Sorter struct {
 	cfg       Config
 	chunkSize int
-	chunks    [][]byte // the arena; all but the last are full
-	spare     [][]byte // emptied chunks of chunkSize, reused before allocating
-	arenaCap  int64    // bytes of the chunks in use
-	entries   []entry
+	cur       *buffer // being filled
+	other     *buffer // being spilled, or free
+	inflight  chan error
 	ord       int64
 
-	sorted  bool   // every entry so far is in non-decreasing key order
 	lastKey []byte // the last key added
 	runs    []string
 	seqRuns bool // each run starts at or after the previous run's last key
@@ -117,6 +121,18 @@ type Sorter struct {
 
 	stream *dedup // set by Stream: entries go straight out
 }
+
+// buffer is entries and the arena that holds their bytes.
+type buffer struct {
+	chunkSize int
+	chunks    [][]byte // the arena; all but the last are full
+	spare     [][]byte // emptied chunks of chunkSize, reused before allocating
+	arenaCap  int64    // bytes of the chunks in use
+	entries   []entry
+	sorted    bool // every entry is in non-decreasing key order
+}
+
+func (b *buffer) used() int64 { return b.arenaCap + int64(len(b.entries))*entrySize }
 
 // Stream switches the sorter to streaming, for input the caller declares
 // sorted: each entry goes to emit as soon as the duplicate policy allows;
@@ -132,10 +148,11 @@ func New(cfg Config) *Sorter {
 	if cfg.Budget <= 0 {
 		cfg.Budget = DefaultBudget()
 	}
-	// Chunks of a sixteenth of the budget (4 KiB to 8 MiB): at most one
-	// partly used chunk is wasted, and no chunk is ever copied.
-	chunk := int(min(max(cfg.Budget/16, 4<<10), 8<<20))
-	return &Sorter{cfg: cfg, chunkSize: chunk, sorted: true, seqRuns: true}
+	// Chunks of a 32nd of the budget (4 KiB to 8 MiB): at most one partly
+	// used chunk per buffer is wasted, and no chunk is ever copied.
+	chunk := int(min(max(cfg.Budget/32, 4<<10), 8<<20))
+	return &Sorter{cfg: cfg, chunkSize: chunk, seqRuns: true,
+		cur: &buffer{chunkSize: chunk, sorted: true}, other: &buffer{chunkSize: chunk, sorted: true}}
 }
 
 // Add adds an entry with the next ordinal. key and val are copied.
@@ -148,73 +165,76 @@ func (s *Sorter) Add(ctx context.Context, key, val []byte) error {
 		s.ord++
 		return s.stream.add(key, val, s.ord-1)
 	}
+	if uint64(len(key)) > math.MaxUint32 || uint64(len(val)) > math.MaxUint32 {
+		return fmt.Errorf("sort: an entry of %d key and %d value bytes is over the 4 GiB limit", len(key), len(val))
+	}
+	b := s.cur
 	if s.ord > 0 && bytes.Compare(key, s.lastKey) < 0 {
-		if len(s.entries) > 0 {
-			s.sorted = false
+		if len(b.entries) > 0 {
+			b.sorted = false
 		} else {
 			s.seqRuns = false
 		}
 	}
 	s.lastKey = append(s.lastKey[:0], key...)
-	n := len(key) + len(val)
-	if uint64(len(key)) > math.MaxUint32 || uint64(len(val)) > math.MaxUint32 {
-		return fmt.Errorf("sort: an entry of %d key and %d value bytes is over the 4 GiB limit", len(key), len(val))
-	}
-	c := s.room(n)
-	off := len(s.chunks[c])
-	s.chunks[c] = append(append(s.chunks[c], key...), val...)
-	if len(s.entries) == cap(s.entries) {
-		s.growEntries()
-	}
-	s.entries = append(s.entries, entry{prefix: prefix(key), chunk: uint32(c), off: uint32(off),
-		klen: uint32(len(key)), vlen: uint32(len(val)), ord: s.ord})
+	b.add(key, val, s.ord, s.cfg.Budget/2)
 	s.ord++
-	if s.arenaCap+int64(len(s.entries))*entrySize >= s.cfg.Budget {
+	if b.used() >= s.cfg.Budget/2 {
 		return s.spill(ctx)
 	}
 	return nil
 }
 
+func (b *buffer) add(key, val []byte, ord, budget int64) {
+	c := b.room(len(key) + len(val))
+	off := len(b.chunks[c])
+	b.chunks[c] = append(append(b.chunks[c], key...), val...)
+	if len(b.entries) == cap(b.entries) {
+		b.growEntries(budget)
+	}
+	b.entries = append(b.entries, entry{prefix: prefix(key), chunk: uint32(c), off: uint32(off),
+		klen: uint32(len(key)), vlen: uint32(len(val)), ord: ord})
+}
+
 // room returns a chunk with space for n more bytes, allocating one if needed:
 // an entry larger than a chunk gets a chunk of its own.
-func (s *Sorter) room(n int) int {
-	if last := len(s.chunks) - 1; last >= 0 && cap(s.chunks[last])-len(s.chunks[last]) >= n {
+func (b *buffer) room(n int) int {
+	if last := len(b.chunks) - 1; last >= 0 && cap(b.chunks[last])-len(b.chunks[last]) >= n {
 		return last
 	}
 	var c []byte
 	switch {
-	case n > s.chunkSize:
+	case n > b.chunkSize:
 		c = make([]byte, 0, n)
-	case len(s.spare) > 0:
-		c = s.spare[len(s.spare)-1]
-		s.spare = s.spare[:len(s.spare)-1]
+	case len(b.spare) > 0:
+		c = b.spare[len(b.spare)-1]
+		b.spare = b.spare[:len(b.spare)-1]
 	default:
-		c = make([]byte, 0, s.chunkSize)
+		c = make([]byte, 0, b.chunkSize)
 	}
-	s.arenaCap += int64(cap(c))
-	s.chunks = append(s.chunks, c)
-	return len(s.chunks) - 1
+	b.arenaCap += int64(cap(c))
+	b.chunks = append(b.chunks, c)
+	return len(b.chunks) - 1
+}
+
+// growEntries makes room for as many entries as the budget will hold at
+// the average entry size so far, so that the slice is copied a few times
+// per buffer rather than at every doubling.
+func (b *buffer) growEntries(budget int64) {
+	n := len(b.entries)
+	want := n + n/4 + 1024
+	if n > 0 {
+		if fit := int(budget / max(b.used()/int64(n), 1)); fit > want {
+			want = fit + fit/16
+		}
+	}
+	b.entries = slices.Grow(b.entries, want-n)
 }
 
 // ioBuffer is the size of a run's read or write buffer: up to limit, and
 // small beside the budget, since a merge holds one per run.
 func (s *Sorter) ioBuffer(limit int) int {
 	return int(min(max(s.cfg.Budget/(2*fanIn), 4<<10), int64(limit)))
-}
-
-// growEntries makes room for as many entries as the budget will hold at
-// the average entry size so far, so that the slice is copied a few times
-// per run rather than at every doubling.
-func (s *Sorter) growEntries() {
-	n := len(s.entries)
-	want := n + n/4 + 1024
-	if n > 0 {
-		used := s.arenaCap + int64(n)*entrySize
-		if fit := int(s.cfg.Budget / max(used/int64(n), 1)); fit > want {
-			want = fit + fit/16
-		}
-	}
-	s.entries = slices.Grow(s.entries, want-n)
 }
 
 func prefix(key []byte) uint64 {
@@ -226,61 +246,78 @@ func prefix(key []byte) uint64 {
 	return binary.BigEndian.Uint64(b[:])
 }
 
-// Spilled reports how many run files were written.
+// Spilled reports how many run files were written (or are being written).
 func (s *Sorter) Spilled() int { return len(s.runs) }
 
 // Sorted reports whether every entry so far came in key order.
-func (s *Sorter) Sorted() bool { return s.sorted && s.seqRuns }
+func (s *Sorter) Sorted() bool { return s.cur.sorted && s.seqRuns }
 
-func (s *Sorter) key(e *entry) []byte {
-	return s.chunks[e.chunk][e.off : e.off+e.klen]
+func (b *buffer) key(e *entry) []byte {
+	return b.chunks[e.chunk][e.off : e.off+e.klen]
 }
 
-func (s *Sorter) kv(e *entry) []byte {
-	return s.chunks[e.chunk][e.off : e.off+e.klen+e.vlen]
+func (b *buffer) kv(e *entry) []byte {
+	return b.chunks[e.chunk][e.off : e.off+e.klen+e.vlen]
 }
 
 // compare orders entries by key bytes, then ordinal. Equal prefixes mean
 // the first min(8, len) bytes of both keys agree, so the rest of the keys
 // (past their first 8 bytes), then their lengths, decide.
-func (s *Sorter) compare(a, b *entry) int {
-	if a.prefix != b.prefix {
-		return cmp.Compare(a.prefix, b.prefix)
+func (b *buffer) compare(x, y *entry) int {
+	if x.prefix != y.prefix {
+		return cmp.Compare(x.prefix, y.prefix)
 	}
-	if a.klen > 8 || b.klen > 8 {
-		ka, kb := s.key(a), s.key(b)
-		if c := bytes.Compare(ka[min(8, len(ka)):], kb[min(8, len(kb)):]); c != 0 {
+	if x.klen > 8 || y.klen > 8 {
+		kx, ky := b.key(x), b.key(y)
+		if c := bytes.Compare(kx[min(8, len(kx)):], ky[min(8, len(ky)):]); c != 0 {
 			return c
 		}
 	}
-	if a.klen != b.klen {
-		return cmp.Compare(a.klen, b.klen)
+	if x.klen != y.klen {
+		return cmp.Compare(x.klen, y.klen)
 	}
-	return cmp.Compare(a.ord, b.ord)
+	return cmp.Compare(x.ord, y.ord)
 }
 
-func (s *Sorter) sortBuffer() {
-	if s.sorted {
+func (b *buffer) sort() {
+	if b.sorted {
 		return // already in key order, and ordinals rise within equal keys
 	}
-	slices.SortFunc(s.entries, func(a, b entry) int { return s.compare(&a, &b) })
+	slices.SortFunc(b.entries, func(x, y entry) int { return b.compare(&x, &y) })
+	b.sorted = true
 }
 
 // reset empties the buffer, keeping its memory for the next run.
-func (s *Sorter) reset() {
-	for _, c := range s.chunks {
-		if cap(c) == s.chunkSize { // an outsized chunk is dropped
-			s.spare = append(s.spare, c[:0])
+func (b *buffer) reset() {
+	for _, c := range b.chunks {
+		if cap(c) == b.chunkSize { // an outsized chunk is dropped
+			b.spare = append(b.spare, c[:0])
 		}
 	}
-	s.chunks = s.chunks[:0]
-	s.arenaCap = 0
-	s.entries = s.entries[:0]
-	s.sorted = true
+	b.chunks = b.chunks[:0]
+	b.arenaCap = 0
+	b.entries = b.entries[:0]
+	b.sorted = true
 }
 
+// wait waits for the run being written, if any.
+func (s *Sorter) wait() error {
+	if s.inflight == nil {
+		return nil
+	}
+	err := <-s.inflight
+	s.inflight = nil
+	return err
+}
+
+// spill hands the full buffer to a goroutine that sorts it and writes it as
+// the next run, once the previous run is written, and goes on with the
+// other buffer.
 func (s *Sorter) spill(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.wait(); err != nil {
 		return err
 	}
 	if s.dir == "" {
@@ -290,52 +327,54 @@ func (s *Sorter) spill(ctx context.Context) error {
 		}
 		s.dir = dir
 	}
-	if !s.sorted {
+	if !s.cur.sorted {
 		s.seqRuns = false
 	}
-	s.sortBuffer()
+	full := s.cur
 	name := filepath.Join(s.dir, fmt.Sprintf("run-%06d", len(s.runs)))
+	s.runs = append(s.runs, name)
+	s.cur, s.other = s.other, s.cur
+	s.cur.reset()
+	s.inflight = make(chan error, 1)
+	go func() { s.inflight <- s.writeRun(ctx, full, name) }()
+	return nil
+}
+
+// writeRun sorts the buffer and writes it: per entry the key length, value
+// length and ordinal as uvarints, then key and value. (Compressing runs
+// with S2 was measured: on 10M places rows it cost more CPU than it saved
+// in I/O.)
+func (s *Sorter) writeRun(ctx context.Context, b *buffer, name string) error {
+	b.sort()
 	f, err := os.Create(name)
 	if err != nil {
 		return fmt.Errorf("sort: %w", err)
 	}
-	if err := s.writeRun(ctx, f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("sort: %w", err)
-	}
-	s.runs = append(s.runs, name)
-	s.reset()
-	return nil
-}
-
-// writeRun writes the sorted buffer: per entry the key length, value length
-// and ordinal as uvarints, then key and value. (Compressing runs with S2
-// was measured: on 10M places rows it cost more CPU than it saved in I/O.)
-func (s *Sorter) writeRun(ctx context.Context, f *os.File) error {
+	defer f.Close()
 	if s.bw == nil {
 		s.bw = bufio.NewWriterSize(f, s.ioBuffer(1<<20))
 	}
 	bw := s.bw
 	bw.Reset(f)
 	var hdr [3 * binary.MaxVarintLen64]byte
-	for i := range s.entries {
+	for i := range b.entries {
 		if i%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		e := &s.entries[i]
+		e := &b.entries[i]
 		n := binary.PutUvarint(hdr[:], uint64(e.klen))
 		n += binary.PutUvarint(hdr[n:], uint64(e.vlen))
 		n += binary.PutUvarint(hdr[n:], uint64(e.ord))
 		bw.Write(hdr[:n])
-		bw.Write(s.kv(e))
+		bw.Write(b.kv(e))
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("sort: write %s: %w (is the temp folder full?)", f.Name(), err)
+		return fmt.Errorf("sort: write %s: %w (is the temp folder full?)", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sort: %w", err)
 	}
 	return nil
 }
@@ -347,39 +386,26 @@ func (s *Sorter) Finish(ctx context.Context, emit func(key, val []byte) error) e
 	if s.stream != nil {
 		return s.stream.flush()
 	}
+	if err := s.wait(); err != nil {
+		return err
+	}
 	d := dedup{policy: s.cfg.Policy, emit: emit}
-	if len(s.runs) == 0 {
-		s.sortBuffer()
-		for i := range s.entries {
-			if i%4096 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			e := &s.entries[i]
-			kv := s.kv(e)
-			if err := d.add(kv[:e.klen], kv[e.klen:], e.ord); err != nil {
-				return err
-			}
-		}
-		return d.flush()
+	last := s.cur
+	if !last.sorted {
+		s.seqRuns = false
 	}
-	if len(s.entries) > 0 {
-		if err := s.spill(ctx); err != nil {
-			return err
-		}
-	}
-	s.chunks, s.spare, s.entries = nil, nil, nil // the merge needs none of it
+	last.sort()
+	s.other = nil // the merge needs only the last buffer
 	m := merger{dir: s.dir, readBuf: s.ioBuffer(256 << 10), writeBuf: s.ioBuffer(1 << 20)}
-	return m.run(ctx, s.runs, s.seqRuns, &d)
+	return m.run(ctx, s.runs, last, s.seqRuns, &d)
 }
 
 // Close removes the spill folder; it is safe to call more than once.
 func (s *Sorter) Close() {
+	s.wait() // a run being written goes first
 	if s.dir != "" {
 		os.RemoveAll(s.dir)
 		s.dir = ""
 	}
-	s.chunks, s.spare, s.entries, s.runs = nil, nil, nil, nil
-	s.arenaCap = 0
+	s.cur, s.other, s.runs = &buffer{chunkSize: s.chunkSize, sorted: true}, nil, nil
 }
