@@ -8,7 +8,7 @@ DEMO     := .lockstep/demo
 LOCKSTEP := $(BIN) --store file://$(CURDIR)/$(DEMO)/store
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test demo lint bench golden clean
+.PHONY: build test demo lint bench bench-go golden clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/lockstep
@@ -39,7 +39,15 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
+# lockstep against the scripts a user would write instead (pyarrow, DuckDB, rocksdict,
+# the Rust fst CLI, mmdb-writer), plus publish/pull on MinIO and file://; a Markdown
+# table in .cache/bench/results.md. BENCH_ROWS, BENCH_RUNS, BENCH_ONLY, LOCKSTEP_BIN:
+# see scripts/bench.
 bench:
+	scripts/bench
+
+# The Go microbenchmarks.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 golden:

@@ -130,20 +130,20 @@ func (b *flatBatch) appendBatch(o *flatBatch, width int, byteArrays bool) {
 
 // flatReader reads one flat column chunk.
 type flatReader struct {
-	n       *node
-	width   int // bytes per value; 0 for byte arrays
-	maxDef  byte
-	batch   flatBatch
-	carry   flatBatch // rows given back by unread
-	page    parquet.Page
-	defs    []byte // the page's definition levels; nil when it has no nulls
-	row     int    // next row of the page
-	val     int    // next value (non-null) of the page
-	nvals   int    // non-null values in the page
-	fixed   []byte // the page's values, or its dictionary's
-	idx     []int32
-	data    []byte // byte-array values, or the dictionary's
-	offs    []uint32
+	n      *node
+	width  int // bytes per value; 0 for byte arrays
+	maxDef byte
+	batch  flatBatch
+	carry  flatBatch // rows given back by unread
+	page   parquet.Page
+	defs   []byte // the page's definition levels; nil when it has no nulls
+	row    int    // next row of the page
+	val    int    // next value (non-null) of the page
+	nvals  int    // non-null values in the page
+	fixed  []byte // the page's values, or its dictionary's
+	idx    []int32
+	data   []byte // byte-array values, or the dictionary's
+	offs   []uint32
 }
 
 // reset starts a new column chunk.
