@@ -12,7 +12,7 @@ import (
 )
 
 // TestMatchesStableSort: for keys of every length around the 8-byte
-// prefix (shared prefixes, zero bytes, empty keys), any budget (one buffer,
+// prefix (shared prefixes, a stem common to all, zero bytes, empty keys), any budget (one buffer,
 // a few runs, more runs than one merge takes) and every policy, the output
 // is a stable sort of the input followed by the policy.
 func TestMatchesStableSort(t *testing.T) {
@@ -29,6 +29,9 @@ func TestMatchesStableSort(t *testing.T) {
 			k := slices.Clone(stems[r.IntN(len(stems))])
 			for range r.IntN(6) {
 				k = append(k, byte(r.IntN(3)))
+			}
+			if round%2 == 1 { // every key shares a stem: the prefix starts after it
+				k = append([]byte("stem/"), k...)
 			}
 			in = append(in, kv{k, binary.BigEndian.AppendUint32(nil, uint32(i)), i})
 		}

@@ -130,6 +130,8 @@ type buffer struct {
 	arenaCap  int64    // bytes of the chunks in use
 	entries   []entry
 	sorted    bool // every entry is in non-decreasing key order
+	first     []byte
+	lcp       int // length of the prefix that every key shares
 }
 
 func (b *buffer) used() int64 { return b.arenaCap + int64(len(b.entries))*entrySize }
@@ -186,6 +188,16 @@ func (s *Sorter) Add(ctx context.Context, key, val []byte) error {
 }
 
 func (b *buffer) add(key, val []byte, ord, budget int64) {
+	if len(b.entries) == 0 {
+		b.first, b.lcp = append(b.first[:0], key...), len(key)
+	} else if b.lcp > 0 {
+		n := min(b.lcp, len(key))
+		i := 0
+		for i < n && key[i] == b.first[i] {
+			i++
+		}
+		b.lcp = i
+	}
 	c := b.room(len(key) + len(val))
 	off := len(b.chunks[c])
 	b.chunks[c] = append(append(b.chunks[c], key...), val...)
@@ -260,16 +272,18 @@ func (b *buffer) kv(e *entry) []byte {
 	return b.chunks[e.chunk][e.off : e.off+e.klen+e.vlen]
 }
 
-// compare orders entries by key bytes, then ordinal. Equal prefixes mean
-// the first min(8, len) bytes of both keys agree, so the rest of the keys
-// (past their first 8 bytes), then their lengths, decide.
+// compare orders entries by key bytes, then ordinal. Every key starts with
+// the buffer's common prefix (lcp bytes), and an entry's prefix field holds
+// the 8 bytes after it, zero-padded; so equal prefixes mean the first
+// min(lcp+8, len) bytes of both keys agree, and the rest of the keys, then
+// their lengths, decide.
 func (b *buffer) compare(x, y *entry) int {
 	if x.prefix != y.prefix {
 		return cmp.Compare(x.prefix, y.prefix)
 	}
-	if x.klen > 8 || y.klen > 8 {
+	if p := uint32(b.lcp + 8); x.klen > p || y.klen > p {
 		kx, ky := b.key(x), b.key(y)
-		if c := bytes.Compare(kx[min(8, len(kx)):], ky[min(8, len(ky)):]); c != 0 {
+		if c := bytes.Compare(kx[min(int(p), len(kx)):], ky[min(int(p), len(ky)):]); c != 0 {
 			return c
 		}
 	}
@@ -282,6 +296,14 @@ func (b *buffer) compare(x, y *entry) int {
 func (b *buffer) sort() {
 	if b.sorted {
 		return // already in key order, and ordinals rise within equal keys
+	}
+	if b.lcp > 0 {
+		// Keys share a prefix (names with one stem, ids below 2^32): make
+		// the 8 bytes after it the integer that decides most comparisons.
+		for i := range b.entries {
+			e := &b.entries[i]
+			e.prefix = prefix(b.key(e)[b.lcp:])
+		}
 	}
 	slices.SortFunc(b.entries, func(x, y entry) int { return b.compare(&x, &y) })
 	b.sorted = true
@@ -298,6 +320,7 @@ func (b *buffer) reset() {
 	b.arenaCap = 0
 	b.entries = b.entries[:0]
 	b.sorted = true
+	b.lcp = 0
 }
 
 // wait waits for the run being written, if any.
