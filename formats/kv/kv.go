@@ -207,9 +207,9 @@ func (c *config) newWriter(w io.Writer, schema *arrow.Schema) (*writer, error) {
 	}
 	if c.sorted {
 		// Declared sorted: stream every entry straight into the table.
-		sw := sstable.NewWriter(wr.out, wr.opts)
-		wr.sw = sw
-		wr.sort.Stream(func(key, val []byte) error { wr.entries++; return sw.Set(key, val) })
+		feed := newFeeder(sstable.NewWriter(wr.out, wr.opts))
+		wr.feed = feed
+		wr.sort.Stream(func(key, val []byte) error { wr.entries++; return feed.Set(key, val) })
 	}
 	return wr, nil
 }
@@ -247,7 +247,7 @@ func (o *writable) Finish() error { return nil }
 func (o *writable) Abort()        {}
 
 type writer struct {
-	sw      *sstable.Writer // made up front when the input is declared sorted
+	feed    *feeder // the table, made up front when the input is declared sorted
 	out     *writable
 	opts    sstable.WriterOptions
 	keys    *keyenc.Encoder
@@ -288,16 +288,16 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 }
 
 func (w *writer) Close(ctx context.Context) error {
-	sw := w.sw
-	if sw == nil {
-		sw = sstable.NewWriter(w.out, w.opts)
+	feed := w.feed
+	if feed == nil {
+		feed = newFeeder(sstable.NewWriter(w.out, w.opts))
 	}
-	w.sw = nil // closed below, whatever happens
-	if err := w.finish(ctx, func(key, val []byte) error { w.entries++; return sw.Set(key, val) }); err != nil {
-		sw.Close()
+	w.feed = nil // closed below, whatever happens
+	if err := w.finish(ctx, func(key, val []byte) error { w.entries++; return feed.Set(key, val) }); err != nil {
+		feed.Close(true)
 		return err
 	}
-	if err := sw.Close(); err != nil {
+	if err := feed.Close(false); err != nil {
 		return fmt.Errorf("kv: %w", err)
 	}
 	return nil
@@ -327,9 +327,9 @@ func (w *writer) sortError(ctx context.Context, err error) error {
 
 func (w *writer) Abort() {
 	w.sort.Close()
-	if w.sw != nil {
-		w.sw.Close()
-		w.sw = nil
+	if w.feed != nil {
+		w.feed.Close(true)
+		w.feed = nil
 	}
 }
 
