@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -314,7 +313,7 @@ type sink struct {
 type part struct {
 	asset publish.Asset
 	f     *os.File
-	buf   *bufio.Writer
+	buf   *stageWriter
 	hash  hash.Hash
 	count *countWriter
 }
@@ -349,7 +348,7 @@ func (b *Builder) newSink(name string, spec *AssetSpec, cfg formats.Config, sche
 		}
 		p := &part{asset: s.asset, f: file, hash: sha256.New(), count: &countWriter{}}
 		p.asset.Name, p.asset.File = n, n+info.Ext
-		p.buf = bufio.NewWriterSize(io.MultiWriter(file, p.hash, p.count), 1<<20)
+		p.buf = newStageWriter(io.MultiWriter(file, p.hash, p.count))
 		s.parts = append(s.parts, p)
 	}
 	if len(s.parts) > 1 {
@@ -377,7 +376,9 @@ func (s *sink) finish(ctx context.Context) ([]publish.Asset, error) {
 	}
 	var out []publish.Asset
 	for i, p := range s.parts {
-		if err := p.buf.Flush(); err != nil {
+		err := p.buf.Flush()
+		p.buf.Close()
+		if err != nil {
 			return nil, err
 		}
 		if err := p.f.Sync(); err != nil {
@@ -409,6 +410,9 @@ func (s *sink) abort() {
 
 func (s *sink) closeFiles() {
 	for _, p := range s.parts {
+		if p.buf != nil {
+			p.buf.Close()
+		}
 		p.f.Close()
 	}
 }

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/lockstep-data/lockstep/formats"
@@ -76,3 +78,38 @@ func shareOf(t *testing.T, c formats.Config) int64 {
 	}
 	return s.SortShare()
 }
+
+// TestStageWriter: bytes written in any sizes arrive whole and in order,
+// Flush waits for them, and a failing file's error comes back.
+func TestStageWriter(t *testing.T) {
+	var got bytes.Buffer
+	w := newStageWriter(&got)
+	var want []byte
+	for i := range 3000 {
+		p := bytes.Repeat([]byte{byte(i)}, i*7%5000)
+		want = append(want, p...)
+		if _, err := w.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("wrote %d bytes, want %d, or out of order", got.Len(), len(want))
+	}
+	bad := newStageWriter(failWriter{})
+	defer bad.Close()
+	bad.Write(make([]byte, 3*stageBuffer))
+	if err := bad.Flush(); err == nil || err.Error() != "disk full" {
+		t.Fatalf("Flush: %v, want the file's error", err)
+	}
+	if _, err := bad.Write([]byte("x")); err == nil {
+		t.Fatal("Write after a failure succeeded")
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
