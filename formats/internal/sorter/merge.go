@@ -71,13 +71,20 @@ func (r *run) next() error {
 }
 
 // fanIn is the most runs merged at once: one open file and one read
-// buffer each. More runs are first merged fanIn at a time into longer ones.
-const fanIn = 64
+// buffer each, so it follows the budget, from 8 to 256 runs. More runs are
+// first merged fanIn at a time into longer ones.
+func fanIn(budget int64) int {
+	return int(min(max(budget/(2*runReadBuffer), 8), 256))
+}
+
+// runReadBuffer is the read buffer of a run being merged, at most.
+const runReadBuffer = 256 << 10
 
 // merger merges runs in a spill folder with buffers of the given sizes.
 type merger struct {
 	dir               string
 	readBuf, writeBuf int
+	fanIn             int
 }
 
 // run emits the entries of the runs named and of the last buffer, in
@@ -102,10 +109,10 @@ func (m *merger) run(ctx context.Context, names []string, last *buffer, sequenti
 		}
 		return d.flush()
 	}
-	for pass := 0; len(names)+1 > fanIn; pass++ {
+	for pass := 0; len(names)+1 > m.fanIn; pass++ {
 		var next []string
-		for i := 0; i < len(names); i += fanIn {
-			group := names[i:min(i+fanIn, len(names))]
+		for i := 0; i < len(names); i += m.fanIn {
+			group := names[i:min(i+m.fanIn, len(names))]
 			if len(group) == 1 {
 				next = append(next, group[0])
 				continue
