@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"gocloud.dev/blob"
@@ -159,19 +160,42 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 			return nil, nil, fmt.Errorf("%w: input %q: %v", ErrInput, name, err)
 		}
 	}
-	for _, obj := range kept {
+	// Each file's magic and checksum, several at once: a round trip each on
+	// a cloud store, a sha256 of the bytes on a local one.
+	files := make([]publish.InputFile, len(kept))
+	errs := make([]error, len(kept))
+	sem := make(chan struct{}, identifyParallel)
+	var wg sync.WaitGroup
+	for i, obj := range kept {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+			break
 		}
-		if err := checkMagic(ctx, b, obj); err != nil {
-			return nil, nil, fmt.Errorf("%w: input %q: %s: %v", ErrInput, name, obj.Key, err)
-		}
-		sum, err := checksum(ctx, b, loc, obj)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: input %q: %s: %v", ErrInput, name, obj.Key, err)
-		}
-		src.Files = append(src.Files, publish.InputFile{Path: obj.Key, Size: obj.Size, Checksum: sum})
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := checkMagic(ctx, b, obj); err != nil {
+				errs[i] = fmt.Errorf("%w: input %q: %s: %v", ErrInput, name, obj.Key, err)
+				return
+			}
+			sum, err := checksum(ctx, b, loc, obj)
+			if err != nil {
+				errs[i] = fmt.Errorf("%w: input %q: %s: %v", ErrInput, name, obj.Key, err)
+				return
+			}
+			files[i] = publish.InputFile{Path: obj.Key, Size: obj.Size, Checksum: sum}
+		}()
 	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, nil, err // the first in path order
+		}
+	}
+	src.Files = append(src.Files, files...)
 	src.parts = parts
 	if len(src.Files) == 0 && !isDelta {
 		return nil, nil, fmt.Errorf("%w: input %q: no data files at %s", ErrInput, name, src.URL)
@@ -331,6 +355,9 @@ func checkMagic(ctx context.Context, b *blob.Bucket, o *blob.ListObject) error {
 	}
 	return nil
 }
+
+// identifyParallel is how many files discovery checks at once.
+const identifyParallel = 8
 
 // checksum identifies a file's content for the build fingerprint: the
 // store's MD5 where it keeps one, a sha256 of the bytes for local files, the
