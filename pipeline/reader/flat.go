@@ -190,8 +190,9 @@ func (r *flatReader) readRows(c *columnReader, n int, budget int64) (int, error)
 		}
 		k := min(n-r.batch.rows, int(r.page.NumRows())-r.row)
 		if r.width == 0 {
-			// Byte arrays: stop at the budget, as the general path does.
-			k = r.takeBytes(k, budget)
+			// Byte arrays stop at the budget, as the general path does; the
+			// check above then ends the batch.
+			r.takeBytes(k, budget)
 		} else {
 			r.takeFixed(k)
 		}
