@@ -125,21 +125,31 @@ func (m *merger) run(ctx context.Context, names []string, last *buffer, sequenti
 		}
 		names = next
 	}
+	rs, err := m.openAll(names)
+	defer closeAll(rs)
+	if err != nil {
+		return err
+	}
+	return merge(ctx, append(rs, &run{mem: last}), add, d.flush)
+}
+
+// openAll opens the runs named; the caller closes them, also on an error.
+func (m *merger) openAll(names []string) ([]*run, error) {
 	var rs []*run
-	defer func() {
-		for _, r := range rs {
-			r.close()
-		}
-	}()
 	for _, name := range names {
 		r, err := m.open(name)
 		if err != nil {
-			return err
+			return rs, err
 		}
 		rs = append(rs, r)
 	}
-	rs = append(rs, &run{mem: last})
-	return merge(ctx, rs, add, d.flush)
+	return rs, nil
+}
+
+func closeAll(rs []*run) {
+	for _, r := range rs {
+		r.close()
+	}
 }
 
 // toRun merges runs into one new run, keeping every entry, and removes
@@ -152,18 +162,10 @@ func (m *merger) toRun(ctx context.Context, names []string, out string) error {
 	defer f.Close()
 	bw := bufio.NewWriterSize(f, m.writeBuf)
 	var hdr [3 * binary.MaxVarintLen64]byte
-	var rs []*run
-	defer func() {
-		for _, r := range rs {
-			r.close()
-		}
-	}()
-	for _, name := range names {
-		r, err := m.open(name)
-		if err != nil {
-			return err
-		}
-		rs = append(rs, r)
+	rs, err := m.openAll(names)
+	defer closeAll(rs)
+	if err != nil {
+		return err
 	}
 	err = merge(ctx, rs, func(r *run) error {
 		n := binary.PutUvarint(hdr[:], uint64(len(r.key)))
