@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/lockstep-data/lockstep/pipeline/reader"
 )
@@ -20,6 +22,7 @@ import (
 // 64 KiB), and files parquet-go writes.
 func FuzzReader(f *testing.F) {
 	f.Add(writeParquet(f, nestedRows))
+	f.Add(flatSeed(f)) // flat columns: the page-to-Arrow path
 	if root := os.Getenv("LOCKSTEP_FIXTURES"); root != "" {
 		for _, p := range corpusFiles(f, root) {
 			if st, err := os.Stat(p); err == nil && st.Size() <= 64<<10 {
@@ -49,4 +52,34 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("untyped error: %v", err)
 		}
 	})
+}
+
+// flatSeed is a small file of flat columns (optional, dictionary, several
+// pages), which the reader decodes without parquet.Value.
+func flatSeed(t testing.TB) []byte {
+	type row struct {
+		ID      int64   `parquet:"id"`
+		Name    *string `parquet:"name,optional"`
+		Country string  `parquet:"country,dict"`
+		Lat     float64 `parquet:"lat"`
+		N       *int16  `parquet:"n,optional,dict"`
+	}
+	var rows []row
+	for i := range 40 {
+		r := row{ID: int64(i * 7), Country: []string{"DE", "FR", "CH"}[i%3], Lat: float64(i) / 3}
+		if i%4 != 0 {
+			name, n := fmt.Sprint("place-", i), int16(i%5)
+			r.Name, r.N = &name, &n
+		}
+		rows = append(rows, r)
+	}
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[row](&buf, parquet.PageBufferSize(64), parquet.MaxRowsPerRowGroup(25))
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
