@@ -36,10 +36,10 @@ type Builder struct {
 	Memory int64
 }
 
-// minSortShare is the least memory a sorting asset gets, however many
-// share the budget: below it, runs get so short that merging them costs
-// more than it saves.
-const minSortShare = 16 << 20
+// MinMemory is the least memory a sorting asset gets, however many share
+// the budget, and the least budget a build may be given: below it, runs
+// get so short that merging them costs more than it saves.
+const MinMemory = 16 << 20
 
 // sortShares gives each sorting asset of one input its memory: its own
 // sort_buffer where the spec sets one, and an equal part of what is left of
@@ -63,7 +63,7 @@ func sortShares(budget int64, cfgs []formats.Config) []formats.Config {
 		out[i] = c
 		if sc, ok := c.(formats.SortingConfig); ok {
 			if sorts, own := sc.SortMemory(); sorts && own == 0 {
-				out[i] = sc.WithSortMemory(max(left/int64(shared), minSortShare))
+				out[i] = sc.WithSortMemory(max(left/int64(shared), MinMemory))
 			}
 		}
 	}

@@ -63,8 +63,8 @@ func TestSortShares(t *testing.T) {
 	for i := range many {
 		many[i] = conf("kv", map[string]any{"key": "id"})
 	}
-	if got := shareOf(t, sortShares(512<<20, many)[0]); got != minSortShare {
-		t.Errorf("share of 100 assets: %d, want the floor %d", got, minSortShare)
+	if got := shareOf(t, sortShares(512<<20, many)[0]); got != MinMemory {
+		t.Errorf("share of 100 assets: %d, want the floor %d", got, MinMemory)
 	}
 }
 

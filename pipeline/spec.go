@@ -180,7 +180,7 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 	default:
 		return bad(at("memory"), "memory: %v is not a size such as 536870912, \"512MiB\" or \"2GiB\"", m)
 	}
-	if b.Memory != nil && b.memory < minSortShare {
+	if b.Memory != nil && b.memory < MinMemory {
 		return bad(at("memory"), "memory: %d bytes is below the 16MiB a build needs to sort; raise it", b.memory)
 	}
 	if len(b.Inputs) == 0 {

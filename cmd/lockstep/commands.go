@@ -59,7 +59,7 @@ func (e *env) builder(c *cli.Context) (*pipeline.Builder, error) {
 	var mem int64
 	if s := c.String("memory"); s != "" {
 		n, err := formats.ParseSize(s)
-		if err != nil || n < 16<<20 {
+		if err != nil || n < pipeline.MinMemory {
 			return nil, fmt.Errorf("%w: --memory %q: give a size of at least 16MiB, such as 512MiB or 4GiB", errUsage, s)
 		}
 		mem = n

@@ -132,15 +132,13 @@ func (c *config) WithSortMemory(n int64) formats.Config {
 	return &cp
 }
 
-// sortBudget is sort_buffer, else the build's share, else the default.
+// sortBudget is sort_buffer, else the build's share; 0 is the sorter's
+// default.
 func (c *config) sortBudget() int64 {
-	switch {
-	case c.sortBuffer > 0:
+	if c.sortBuffer > 0 {
 		return c.sortBuffer
-	case c.share > 0:
-		return c.share
 	}
-	return sorter.DefaultBudget()
+	return c.share
 }
 
 func (c *config) NewWriter(w io.Writer, schema *arrow.Schema) (formats.Writer, error) {

@@ -204,67 +204,11 @@ type writer struct {
 	recNames                 []mmdbtype.String
 	files                    inputs.Files
 	rows                     int64
-	records                  *records
-}
-
-// records shares one mmdbtype.Map among networks with equal records: the
-// tree holds a record per network until it is written, and IP databases
-// repeat records (a city, an ASN) across many networks. A record is keyed
-// by its columns' msgpack encoding, which is cheap to make and distinct for
-// distinct values. If few records repeat, sharing is switched off, so that
-// unique records do not pay for their keys too.
-type records struct {
-	enc        *valenc.ObjectEncoder
-	cols       []arrow.Array
-	key        []byte
-	shared     map[string]mmdbtype.Map
-	seen, hits int
-	off        bool
-}
-
-func (r *records) bind(rec arrow.RecordBatch, idx []int) {
-	r.cols = r.cols[:0]
-	for _, c := range idx {
-		r.cols = append(r.cols, rec.Column(c))
-	}
-	r.enc.Bind(r.cols)
-}
-
-// lookup returns the shared record for row i, or nil and the key to store
-// it under.
-func (r *records) lookup(i int) (mmdbtype.Map, bool) {
-	if r.off {
-		return nil, false
-	}
-	r.key = r.enc.Append(r.key[:0], i)
-	r.seen++
-	if m, ok := r.shared[string(r.key)]; ok {
-		r.hits++
-		return m, true
-	}
-	if r.seen == 1<<16 && r.hits < r.seen/10 {
-		r.off, r.shared = true, nil
-	}
-	return nil, false
-}
-
-func (r *records) store(m mmdbtype.Map) {
-	if !r.off {
-		r.shared[string(r.key)] = m
-	}
 }
 
 func (w *writer) StartFile(path string) { w.files.Start(w.rows, path) }
 
 func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
-	if w.records == nil {
-		names := make([]string, len(w.recNames))
-		for j, n := range w.recNames {
-			names[j] = string(n)
-		}
-		w.records = &records{enc: valenc.NewObjectEncoder(true, names), shared: map[string]mmdbtype.Map{}}
-	}
-	w.records.bind(rec, w.recCols)
 	for i := range int(rec.NumRows()) {
 		if i%1024 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -285,19 +229,15 @@ func (w *writer) row(rec arrow.RecordBatch, i int) error {
 			w.epoch = s
 		}
 	}
-	m, ok := w.records.lookup(i)
-	if !ok {
-		m = mmdbtype.Map{}
-		for j, c := range w.recCols {
-			v, err := toMMDB(valenc.Value(rec.Column(c), i), rec.Column(c).DataType())
-			if err != nil {
-				return fmt.Errorf("column %q: %v", w.recNames[j], err)
-			}
-			if v != nil {
-				m[w.recNames[j]] = v
-			}
+	m := mmdbtype.Map{}
+	for j, c := range w.recCols {
+		v, err := toMMDB(valenc.Value(rec.Column(c), i), rec.Column(c).DataType())
+		if err != nil {
+			return fmt.Errorf("column %q: %v", w.recNames[j], err)
 		}
-		w.records.store(m)
+		if v != nil {
+			m[w.recNames[j]] = v
+		}
 	}
 	var prefixes []netip.Prefix
 	if w.netCol >= 0 {

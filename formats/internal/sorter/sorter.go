@@ -87,7 +87,7 @@ type Config struct {
 // entry is one buffered entry: 32 bytes, no pointers, so the garbage
 // collector never scans the buffer.
 type entry struct {
-	prefix uint64 // the key's first 8 bytes, big-endian, zero-padded
+	prefix uint64 // set by sort: 8 key bytes after the buffer's common prefix, big-endian, zero-padded
 	chunk  uint32 // arena chunk
 	off    uint32 // offset of the key in the chunk; the value follows it
 	klen   uint32
@@ -213,7 +213,7 @@ func (b *buffer) add(key, val []byte, ord, budget int64) {
 	if len(b.entries) == cap(b.entries) {
 		b.growEntries(budget)
 	}
-	b.entries = append(b.entries, entry{prefix: prefix(key), chunk: uint32(c), off: uint32(off),
+	b.entries = append(b.entries, entry{chunk: uint32(c), off: uint32(off),
 		klen: uint32(len(key)), vlen: uint32(len(val)), ord: ord})
 }
 
@@ -306,13 +306,11 @@ func (b *buffer) sort() {
 	if b.sorted {
 		return // already in key order, and ordinals rise within equal keys
 	}
-	if b.lcp > 0 {
-		// Keys share a prefix (names with one stem, ids below 2^32): make
-		// the 8 bytes after it the integer that decides most comparisons.
-		for i := range b.entries {
-			e := &b.entries[i]
-			e.prefix = prefix(b.key(e)[b.lcp:])
-		}
+	// The integer that decides most comparisons: the 8 bytes after the
+	// prefix every key shares (names with one stem, ids below 2^32).
+	for i := range b.entries {
+		e := &b.entries[i]
+		e.prefix = prefix(b.key(e)[b.lcp:])
 	}
 	slices.SortFunc(b.entries, func(x, y entry) int { return b.compare(&x, &y) })
 	b.sorted = true
