@@ -10,15 +10,72 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 )
 
-// batchesPerFile is how many conformed batches one file's reader may hold
-// ready before it waits for the consumer.
-const batchesPerFile = 1
+// readAheadBytes bounds the conformed batches that readers of files after
+// the one being consumed may hold ready. Each reader may always hold one
+// batch, so the file being consumed never waits for the others. A variable
+// so tests can try the edges.
+var readAheadBytes int64 = 64 << 20
+
+// batchesPerFile is how many batches one file's channel holds; readAhead,
+// not this, is what bounds the memory.
+const batchesPerFile = 16
 
 // fileScan is one part file's reader: its batches, in order, then its error.
 type fileScan struct {
 	recs         chan arrow.RecordBatch
 	err          error // set before recs is closed
 	sparkVersion string
+	ahead        *readAhead
+	held         int // batches sent and not yet taken, guarded by ahead.mu
+}
+
+// readAhead is the byte budget shared by the batches waiting in all files'
+// channels. A reader waits for room only while it already has a batch
+// waiting, so each file always makes progress and the consumer never
+// deadlocks on a budget filled by files it has not reached.
+type readAhead struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	used  int64
+	limit int64
+}
+
+func newReadAhead(ctx context.Context, limit int64) *readAhead {
+	r := &readAhead{limit: limit}
+	r.cond = sync.NewCond(&r.mu)
+	context.AfterFunc(ctx, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.cond.Broadcast()
+	})
+	return r
+}
+
+// acquire counts rec against the budget before f's reader sends it,
+// waiting while f has a batch waiting and the budget is full.
+func (r *readAhead) acquire(ctx context.Context, f *fileScan, rec arrow.RecordBatch) error {
+	size := recordBytes(rec)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for f.held > 0 && r.used+size > r.limit {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r.cond.Wait()
+	}
+	f.held++
+	r.used += size
+	return nil
+}
+
+// release returns rec's bytes when the consumer takes it from f.
+func (r *readAhead) release(f *fileScan, rec arrow.RecordBatch) {
+	size := recordBytes(rec)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f.held--
+	r.used -= size
+	r.cond.Broadcast()
 }
 
 // maxDefaultParallelism caps the readers Scan starts by default.
@@ -34,7 +91,10 @@ const maxDefaultParallelism = 4
 // 100 MB for Spark's default row groups, so memory stays bounded on big
 // machines too), and their batches handed to fn file by file, so the order is the same as a
 // sequential read (invariant 10). Memory is bounded: at most Parallelism
-// files are open, each with at most batchesPerFile batches waiting.
+// files are open, and the batches waiting take at most readAheadBytes plus
+// one batch per open file. Without read-ahead the readers of later files
+// stall after one batch and a 2-core build leaves a core idle (13% of an
+// arrow build's wall time, measured).
 // It returns the row count and the Spark version named in the footers.
 func (s *Source) Scan(ctx context.Context, schema *arrow.Schema, fn func(arrow.RecordBatch) error) (rows int64, sparkVersion string, err error) {
 	n := s.Parallelism
@@ -46,6 +106,10 @@ func (s *Source) Scan(ctx context.Context, schema *arrow.Schema, fn func(arrow.R
 	files := make([]*fileScan, len(s.Files))
 	for i := range files {
 		files[i] = &fileScan{recs: make(chan arrow.RecordBatch, batchesPerFile)}
+	}
+	ahead := newReadAhead(ctx, readAheadBytes)
+	for _, f := range files {
+		f.ahead = ahead
 	}
 	slots := make(chan struct{}, n) // a slot is freed when the consumer finishes a file
 	var wg sync.WaitGroup
@@ -83,6 +147,7 @@ func (s *Source) Scan(ctx context.Context, schema *arrow.Schema, fn func(arrow.R
 			s.onFile(s.URL + "/" + s.Files[i].Path)
 		}
 		for rec := range f.recs {
+			f.ahead.release(f, rec)
 			rows += rec.NumRows()
 			err := fn(rec)
 			rec.Release()
@@ -135,6 +200,10 @@ func (s *Source) readFile(ctx context.Context, schema *arrow.Schema, i int, out 
 		if err != nil {
 			return fmt.Errorf("%w: %s: %v", errConform, in.Path, err)
 		}
+		if err := out.ahead.acquire(ctx, out, c); err != nil {
+			c.Release()
+			return err
+		}
 		select {
 		case out.recs <- c:
 			return nil
@@ -143,4 +212,29 @@ func (s *Source) readFile(ctx context.Context, schema *arrow.Schema, i int, out 
 			return ctx.Err()
 		}
 	})
+}
+
+// recordBytes is the size of rec's buffers, children included.
+func recordBytes(rec arrow.RecordBatch) int64 {
+	var n int64
+	for _, col := range rec.Columns() {
+		n += dataBytes(col.Data())
+	}
+	return n
+}
+
+func dataBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataBytes(c)
+	}
+	if d.DataType().ID() == arrow.DICTIONARY {
+		n += dataBytes(d.Dictionary())
+	}
+	return n
 }

@@ -119,14 +119,19 @@ func TestScanParallelOrder(t *testing.T) {
 			t.Fatalf("sequential: row %d has id %d", i, id)
 		}
 	}
-	for _, n := range []int{3, 8} {
-		par := scanIDs(t, dir, n)
-		if len(par) != len(seq) {
-			t.Fatalf("parallel %d: %d rows, sequential %d", n, len(par), len(seq))
-		}
-		for i := range seq {
-			if par[i] != seq[i] {
-				t.Fatalf("parallel %d: row %d has id %d, sequential %d", n, i, par[i], seq[i])
+	defer func(old int64) { readAheadBytes = old }(readAheadBytes)
+	// No read-ahead (one batch per file), some, and all of it.
+	for _, ahead := range []int64{0, 100 << 10, 1 << 40} {
+		readAheadBytes = ahead
+		for _, n := range []int{3, 8} {
+			par := scanIDs(t, dir, n)
+			if len(par) != len(seq) {
+				t.Fatalf("read-ahead %d, parallel %d: %d rows, sequential %d", ahead, n, len(par), len(seq))
+			}
+			for i := range seq {
+				if par[i] != seq[i] {
+					t.Fatalf("read-ahead %d, parallel %d: row %d has id %d, sequential %d", ahead, n, i, par[i], seq[i])
+				}
 			}
 		}
 	}

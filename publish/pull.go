@@ -249,7 +249,7 @@ func fetchBlob(ctx context.Context, s *Store, a Asset, path string, progress fun
 	if progress != nil {
 		src = &countingReader{r: src, fn: func(n int64) { progress(a.Name, n, a.Size) }}
 	}
-	n, err := io.CopyBuffer(io.MultiWriter(f, h), src, make([]byte, 1<<20))
+	n, err := copyHashed(f, src, h)
 	if err != nil {
 		return 0, fmt.Errorf("asset %q: %w", a.Name, err)
 	}

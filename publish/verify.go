@@ -149,7 +149,7 @@ func checkBlob(ctx context.Context, s *Store, a Asset, req VerifyRequest) (probl
 		return "unreadable", err.Error()
 	}
 	defer r.Close()
-	var w io.Writer = io.Discard
+	var w io.Writer // nil: hash only
 	var tmp *os.File
 	if req.Deep != nil {
 		if tmp, err = os.CreateTemp(req.TempDir, "verify-*"); err != nil {
@@ -160,7 +160,7 @@ func checkBlob(ctx context.Context, s *Store, a Asset, req VerifyRequest) (probl
 		w = tmp
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(h, w), io.LimitReader(r, a.Size+1))
+	n, err := copyHashed(w, io.LimitReader(r, a.Size+1), h)
 	if err != nil {
 		return "unreadable", err.Error()
 	}
