@@ -126,9 +126,21 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 		rel, err := b.Store.LookupBuild(ctx, bundle.Name, fp)
 		switch {
 		case err == nil:
-			res.Release, res.Unchanged = rel, true
-			b.log().Info("build unchanged", "bundle", bundle.Name, "release", rel, "fingerprint", fp)
-			return res, nil
+			// Unchanged, unless a blob of that release went missing or bad:
+			// then build again, and publish puts the blobs back.
+			m, _, err := b.Store.ReadManifest(ctx, bundle.Name, rel)
+			if err == nil {
+				err = b.Store.CheckComplete(ctx, m)
+			}
+			if err == nil {
+				res.Release, res.Unchanged = rel, true
+				b.log().Info("build unchanged", "bundle", bundle.Name, "release", rel, "fingerprint", fp)
+				return res, nil
+			}
+			if !errors.Is(err, publish.ErrVerify) && !errors.Is(err, publish.ErrNotFound) {
+				return nil, err
+			}
+			b.log().Warn("the release of these inputs is damaged; building it again to repair it", "bundle", bundle.Name, "release", rel, "err", err)
 		case !errors.Is(err, publish.ErrNotFound):
 			return nil, err
 		}
@@ -144,8 +156,17 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 		m.Requires = &publish.Requires{Server: bundle.Requires.Server}
 	}
 	if b.Store != nil {
-		if head, err := b.Store.Head(ctx, bundle.Name, bundle.Channel); err == nil && head != nil {
-			m.Parent = head.Release
+		// The head this build starts from: run promotes only while it is
+		// still the head, so a replayed trigger never moves a channel back.
+		seqs, err := b.Store.Seqs(ctx, bundle.Name, bundle.Channel)
+		if err != nil {
+			return nil, err
+		}
+		if n := len(seqs); n > 0 {
+			m.ParentSeq = seqs[n-1]
+			if head, err := b.Store.ReadEntry(ctx, bundle.Name, bundle.Channel, seqs[n-1]); err == nil {
+				m.Parent = head.Release
+			}
 		}
 	}
 	stage := filepath.Join(b.StageDir, bundle.Name)
@@ -329,13 +350,7 @@ func (b *Builder) newSink(name string, spec *AssetSpec, cfg formats.Config, sche
 		MediaType: info.MediaType, Options: cfg.Options(), Schema: schema.String(),
 	}}
 	sc, _ := cfg.(formats.ShardedConfig)
-	names := []string{name}
-	if sc != nil && sc.Shards() > 1 {
-		names = names[:0]
-		for i := range sc.Shards() {
-			names = append(names, fmt.Sprintf("%s-%dof%d", name, i+1, sc.Shards()))
-		}
-	}
+	names := assetNames(name, cfg)
 	for _, n := range names {
 		// O_EXCL: an asset named like another's shard must not share its file.
 		file, err := os.OpenFile(filepath.Join(dir, n+info.Ext), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)

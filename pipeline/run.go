@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/lockstep-data/lockstep/publish"
@@ -11,7 +12,7 @@ import (
 type RunResult struct {
 	Bundle        string `json:"bundle"`
 	Release       string `json:"release"`
-	Status        string `json:"status"` // "published" or "unchanged"
+	Status        string `json:"status"` // "published", "unchanged" or "superseded" (the channel moved since the build started; nothing promoted)
 	Channel       string `json:"channel"`
 	Promoted      bool   `json:"promoted"`
 	Seq           int64  `json:"seq,omitempty"`
@@ -28,36 +29,77 @@ type RunOptions struct {
 
 // Run is what every trigger does: build, publish, promote.
 //
-// Idempotence (invariant 5): when the fingerprint already maps to a release,
-// nothing is built or uploaded, and the channel moves only if its log has
-// never named that release, which happens only when an earlier run died
-// between publish and promote (invariant 6: a rerun finishes the job). A
-// replayed old trigger therefore never rolls a channel back; only `promote`,
-// `rollback` and `republish` point a channel at an older release.
+// A run promotes its release only while the channel's head is still the
+// entry its build started from (the manifest's parent_seq). Otherwise the
+// channel has moved since, by a newer run or a person, and the run reports
+// "superseded" and moves nothing: a replayed or late trigger never rolls a
+// channel back (invariant 5). When the fingerprint already has a release,
+// nothing is built or uploaded, and the same rule decides: the head is
+// still the parent only if an earlier run died between publish and promote,
+// and the rerun then finishes the job (invariant 6). `promote`, `rollback`
+// and `republish` are the only ways back.
 func Run(ctx context.Context, b *Builder, bundle *Bundle, opts RunOptions) (*RunResult, error) {
+	// One shared lease from the fingerprint lookup to the channel entry: gc
+	// cannot delete the release an unchanged run is about to promote, nor a
+	// blob a publish reuses.
+	ctx, lease, err := b.Store.Lock(ctx, publish.LeaseShared, "run "+bundle.Name, opts.Publish.LockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer lease.Release()
 	built, err := b.Build(ctx, bundle)
 	if err != nil {
 		return nil, err
 	}
 	res := &RunResult{Bundle: bundle.Name, Release: built.Release, Channel: bundle.Channel, Status: "unchanged"}
-	if !built.Unchanged {
+	var m *publish.Manifest
+	if built.Unchanged {
+		if m, _, err = b.Store.ReadManifest(ctx, bundle.Name, built.Release); err != nil {
+			return nil, err
+		}
+	} else {
 		pub, err := publish.Publish(ctx, b.Store, built.Staged, opts.Publish)
 		if err != nil {
 			return nil, err
 		}
 		res.Release, res.BytesUploaded, res.BytesSkipped = pub.Release, pub.BytesUploaded, pub.BytesSkipped
-		if !pub.Unchanged {
+		m = built.Staged.Manifest
+		if pub.Unchanged {
+			// A concurrent run of the same inputs published first: its
+			// release, and its parent, are the ones.
+			if m, _, err = b.Store.ReadManifest(ctx, bundle.Name, pub.Release); err != nil {
+				return nil, err
+			}
+		} else {
 			res.Status = "published"
 		}
 	}
-	named, err := b.Store.Named(ctx, bundle.Name, bundle.Channel, res.Release)
-	if err != nil || named {
-		return res, err
+	seqs, err := b.Store.Seqs(ctx, bundle.Name, bundle.Channel)
+	if err != nil {
+		return nil, err
+	}
+	head := int64(0)
+	if n := len(seqs); n > 0 {
+		head = seqs[n-1]
+		if e, err := b.Store.ReadEntry(ctx, bundle.Name, bundle.Channel, head); err == nil && e.Release == res.Release {
+			res.Seq = head
+			return res, nil // already served
+		}
+	}
+	if head != m.ParentSeq {
+		res.Status = "superseded"
+		b.log().Info("run superseded: the channel moved since the build started", "bundle", bundle.Name, "channel", bundle.Channel,
+			"release", res.Release, "built_from", m.ParentSeq, "head", head)
+		return res, nil
 	}
 	e, err := publish.Promote(ctx, b.Store, publish.PromoteRequest{
 		Bundle: bundle.Name, Channel: bundle.Channel, Release: res.Release,
-		Action: "run", Reason: opts.Reason, ExpectHead: -1, RetryOnConflict: true, Now: b.Now,
+		Action: "run", Reason: opts.Reason, ExpectHead: m.ParentSeq, LockWait: opts.Publish.LockWait, Now: b.Now,
 	})
+	if errors.Is(err, publish.ErrConflict) {
+		res.Status = "superseded" // another writer moved the channel first
+		return res, nil
+	}
 	if err != nil {
 		return nil, err
 	}

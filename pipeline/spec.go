@@ -226,7 +226,34 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 		}
 		b.configs[name] = cfg
 	}
+	// The names the build will publish, shards included, checked as pull
+	// will check them: a clash found only at publish time would leave
+	// uploaded blobs and a release no box can pull.
+	var planned []publish.Asset
+	for _, name := range sortedKeys(b.Assets) {
+		f, _ := reg.Lookup(b.Assets[name].Format)
+		for _, n := range assetNames(name, b.configs[name]) {
+			planned = append(planned, publish.Asset{Name: n, File: n + f.Info().Ext})
+		}
+	}
+	if err := publish.CheckAssetNames(planned); err != nil {
+		return bad(at("assets"), "%v", err)
+	}
 	return nil
+}
+
+// assetNames are the assets one spec asset becomes: itself, or one per
+// shard, NAME-<i>of<N>.
+func assetNames(name string, cfg formats.Config) []string {
+	sc, ok := cfg.(formats.ShardedConfig)
+	if !ok || sc.Shards() <= 1 {
+		return []string{name}
+	}
+	names := make([]string, sc.Shards())
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%dof%d", name, i+1, sc.Shards())
+	}
+	return names
 }
 
 // Bundle returns the named bundle; with name "" and a single bundle, that one.

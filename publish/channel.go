@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/user"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -69,32 +68,87 @@ func (s *Store) readManifest(ctx context.Context, bundle, release string) (*Mani
 	return m, data, nil
 }
 
-// Seqs lists a channel's sequence numbers in order.
-func (s *Store) Seqs(ctx context.Context, bundle, ch string) ([]int64, error) {
+// LogProblem is an object in a channel's folder that is not part of its
+// log: a name that is not a canonical entry name, an entry past a gap, or an
+// entry that does not parse or does not match its key. Readers skip it;
+// verify reports it.
+type LogProblem struct {
+	Key     string `json:"key"`
+	Problem string `json:"problem"`
+}
+
+// Log is what the channel's folder holds: the entries of the log, in order,
+// and what was skipped.
+type Log struct {
+	Seqs     []int64 // contiguous, from the lowest canonical entry name
+	Problems []LogProblem
+}
+
+// ErrCorruptHead is ErrVerify for a head entry that cannot be read.
+var ErrCorruptHead = fmt.Errorf("%w: corrupt channel head", ErrVerify)
+
+// readLog lists a channel's entry names strictly. Only names of exactly
+// seqWidth ASCII digits plus ".json" with a sequence number of 1 or more are
+// entries; the log is the contiguous run of them from the lowest one, so a
+// stray far-future name cannot hide the real head or make the next append
+// fail. Everything else is a problem for verify to report.
+func (s *Store) readLog(ctx context.Context, bundle, ch string) (*Log, error) {
 	if err := CheckName("bundle", bundle); err != nil {
 		return nil, err
 	}
 	if err := CheckName("channel", ch); err != nil {
 		return nil, err
 	}
-	names, err := s.list(ctx, channelPrefix(bundle, ch))
+	prefix := channelPrefix(bundle, ch)
+	names, err := s.list(ctx, prefix)
 	if err != nil {
 		return nil, err
 	}
-	seqs := make([]int64, 0, len(names))
+	l := &Log{}
+	var seqs []int64
 	for _, n := range names {
-		num, ok := strings.CutSuffix(n, ".json")
-		if !ok || len(num) != seqWidth {
-			continue
-		}
-		seq, err := strconv.ParseInt(num, 10, 64)
-		if err != nil || seq <= 0 {
+		seq, ok := parseEntryName(n)
+		if !ok {
+			l.Problems = append(l.Problems, LogProblem{prefix + n, "not a channel entry name (want " + strings.Repeat("N", seqWidth) + ".json); ignored"})
 			continue
 		}
 		seqs = append(seqs, seq)
 	}
 	slices.Sort(seqs)
-	return seqs, nil
+	for i, seq := range seqs {
+		if i > 0 && seq != seqs[i-1]+1 {
+			for _, past := range seqs[i:] {
+				l.Problems = append(l.Problems, LogProblem{entryKey(bundle, ch, past), fmt.Sprintf("after a gap (the log ends at %d); ignored", seqs[i-1])})
+			}
+			break
+		}
+		l.Seqs = append(l.Seqs, seq)
+	}
+	return l, nil
+}
+
+func parseEntryName(name string) (int64, bool) {
+	num, ok := strings.CutSuffix(name, ".json")
+	if !ok || len(num) != seqWidth {
+		return 0, false
+	}
+	var seq int64
+	for _, c := range []byte(num) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		seq = seq*10 + int64(c-'0')
+	}
+	return seq, seq > 0
+}
+
+// Seqs lists the sequence numbers of a channel's log, in order.
+func (s *Store) Seqs(ctx context.Context, bundle, ch string) ([]int64, error) {
+	l, err := s.readLog(ctx, bundle, ch)
+	if err != nil {
+		return nil, err
+	}
+	return l.Seqs, nil
 }
 
 // ReadEntry reads and checks one log entry.
@@ -114,48 +168,96 @@ func (s *Store) ReadEntry(ctx context.Context, bundle, ch string, seq int64) (*E
 }
 
 // Head returns the channel's newest entry, or nil for a channel never moved.
+// A head that cannot be read is ErrCorruptHead, with the command that fixes
+// it: a new entry, since history is never rewritten.
 func (s *Store) Head(ctx context.Context, bundle, ch string) (*Entry, error) {
 	seqs, err := s.Seqs(ctx, bundle, ch)
 	if err != nil || len(seqs) == 0 {
 		return nil, err
 	}
-	return s.ReadEntry(ctx, bundle, ch, seqs[len(seqs)-1])
+	return s.readHead(ctx, bundle, ch, seqs[len(seqs)-1])
 }
 
-// History returns every entry of a channel, oldest first.
-func (s *Store) History(ctx context.Context, bundle, ch string) ([]*Entry, error) {
-	seqs, err := s.Seqs(ctx, bundle, ch)
-	if err != nil {
-		return nil, err
+func (s *Store) readHead(ctx context.Context, bundle, ch string, seq int64) (*Entry, error) {
+	e, err := s.ReadEntry(ctx, bundle, ch, seq)
+	if errors.Is(err, ErrVerify) {
+		return nil, fmt.Errorf("%w: %s/%s entry %d: %v; point the channel at a release again to write a good entry %d: lockstep promote --bundle %s --channel %s --release RELEASE (see lockstep ls)",
+			ErrCorruptHead, bundle, ch, seq, err, seq+1, bundle, ch)
 	}
-	out := make([]*Entry, 0, len(seqs))
-	for _, seq := range seqs {
+	return e, err
+}
+
+// History returns every readable entry of a channel, oldest first. An entry
+// that cannot be read is skipped, so one damaged entry does not hide the
+// rest; ReadLogProblems reports it.
+func (s *Store) History(ctx context.Context, bundle, ch string) ([]*Entry, error) {
+	entries, _, err := s.history(ctx, bundle, ch)
+	return entries, err
+}
+
+func (s *Store) history(ctx context.Context, bundle, ch string) ([]*Entry, []LogProblem, error) {
+	l, err := s.readLog(ctx, bundle, ch)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]*Entry, 0, len(l.Seqs))
+	for _, seq := range l.Seqs {
 		e, err := s.ReadEntry(ctx, bundle, ch, seq)
+		if errors.Is(err, ErrVerify) {
+			l.Problems = append(l.Problems, LogProblem{entryKey(bundle, ch, seq), err.Error()})
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return out, l.Problems, nil
 }
 
-// CheckComplete makes sure every blob of a release exists (invariant 11). A
-// missing blob is ErrVerify naming the assets.
+// LogProblems reads a whole channel log and returns what readers skip.
+func (s *Store) LogProblems(ctx context.Context, bundle, ch string) ([]LogProblem, error) {
+	_, p, err := s.history(ctx, bundle, ch)
+	return p, err
+}
+
+// CheckComplete makes sure every blob of a release exists with the size
+// its manifest gives (invariant 11). A missing or wrong-sized blob is
+// ErrVerify naming the assets.
 func (s *Store) CheckComplete(ctx context.Context, m *Manifest) error {
-	var missing []string
+	var bad []string
 	for _, a := range m.Assets {
-		ok, err := s.exists(ctx, blobKey(a.SHA256))
-		if err != nil {
+		size, err := s.blobSize(ctx, a.SHA256)
+		switch {
+		case isNotFound(err):
+			bad = append(bad, fmt.Sprintf("%s (sha256 %s: missing)", a.Name, a.SHA256))
+		case err != nil:
 			return err
-		}
-		if !ok {
-			missing = append(missing, fmt.Sprintf("%s (sha256 %s)", a.Name, a.SHA256))
+		case size != a.Size:
+			bad = append(bad, fmt.Sprintf("%s (sha256 %s: %d bytes, want %d)", a.Name, a.SHA256, size, a.Size))
 		}
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: release %s is missing blobs for %s; rebuild it or pick another release", ErrVerify, m.Release, strings.Join(missing, ", "))
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: release %s has missing or corrupt blobs: %s; rerun its build to put them back (lockstep run or publish), or pick another release", ErrVerify, m.Release, strings.Join(bad, ", "))
 	}
 	return nil
+}
+
+// blobSize is the size of a stored blob; a missing one is gocloud's NotFound.
+func (s *Store) blobSize(ctx context.Context, sha string) (int64, error) {
+	key := blobKey(sha)
+	if err := s.hooks.op(ctx, "attributes "+key); err != nil {
+		return 0, err
+	}
+	var size int64
+	err := retryTransient(ctx, func() error {
+		attrs, err := s.bucket.Attributes(ctx, key)
+		if err == nil {
+			size = attrs.Size
+		}
+		return err
+	})
+	return size, err
 }
 
 // PromoteRequest asks to point a channel at a release.
@@ -165,6 +267,7 @@ type PromoteRequest struct {
 	Reason                   string
 	ExpectHead               int64 // compare-and-swap: the seq the head must have; -1 for any
 	RetryOnConflict          bool  // re-read the head and try again when another writer wins
+	LockWait                 time.Duration // how long to wait for gc's lease to go
 	Now                      func() time.Time
 }
 
@@ -176,6 +279,13 @@ func Promote(ctx context.Context, s *Store, req PromoteRequest) (*Entry, error) 
 	if err := CheckName("channel", req.Channel); err != nil {
 		return nil, err
 	}
+	// Under a shared lease gc cannot delete the release between the check
+	// that it is complete and the entry that names it.
+	ctx, lease, err := s.Lock(ctx, LeaseShared, "promote "+req.Bundle+"/"+req.Channel, req.LockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer lease.Release()
 	m, digest, err := s.ReadManifest(ctx, req.Bundle, req.Release)
 	if err != nil {
 		return nil, err
@@ -193,7 +303,7 @@ func Promote(ctx context.Context, s *Store, req PromoteRequest) (*Entry, error) 
 	}
 	delay := 5 * time.Millisecond
 	for {
-		head, err := s.Head(ctx, req.Bundle, req.Channel)
+		seqs, err := s.Seqs(ctx, req.Bundle, req.Channel)
 		if err != nil {
 			return nil, err
 		}
@@ -201,8 +311,16 @@ func Promote(ctx context.Context, s *Store, req PromoteRequest) (*Entry, error) 
 			Seq: 1, Bundle: req.Bundle, Channel: req.Channel, Release: req.Release,
 			ManifestSHA256: digest, Time: now().UTC(), Who: who(), Action: action, Reason: req.Reason,
 		}
-		if head != nil {
-			e.Seq, e.Previous = head.Seq+1, head.Release
+		if n := len(seqs); n > 0 {
+			e.Seq = seqs[n-1] + 1
+			// A corrupt head does not stop a move: the new entry is its fix.
+			head, err := s.readHead(ctx, req.Bundle, req.Channel, seqs[n-1])
+			switch {
+			case err == nil:
+				e.Previous = head.Release
+			case !errors.Is(err, ErrCorruptHead):
+				return nil, err
+			}
 		}
 		if req.ExpectHead >= 0 && e.Seq-1 != req.ExpectHead {
 			return nil, fmt.Errorf("%w: channel %s is at %d, not %d; look at `lockstep history` and try again", ErrConflict, req.Channel, e.Seq-1, req.ExpectHead)

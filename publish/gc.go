@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +21,7 @@ type GCOptions struct {
 	KeepHistory  int           // releases named by the last N entries of each channel (its head always)
 	Grace        time.Duration // anything younger: it may belong to a publish in flight
 	DryRun       bool
+	LockWait     time.Duration // how long to wait for writers' leases to go
 	Now          func() time.Time
 }
 
@@ -30,18 +33,29 @@ type GCReport struct {
 	BlobsKept       int      `json:"blobs_kept"`
 	BlobsDeleted    int      `json:"blobs_deleted"`
 	BytesDeleted    int64    `json:"bytes_deleted"`
+	// Unreferenced blobs younger than Grace, kept for now: a publish in
+	// flight may be about to name them, or one that was killed left them.
+	BlobsYoung      int   `json:"blobs_young"`
+	BytesYoung      int64 `json:"bytes_young"`
+	StagingDeleted  int   `json:"staging_deleted"` // file:// .tmp files of killed writes
+	StagingBytes    int64 `json:"staging_bytes"`
+	LeasesDeleted   int   `json:"leases_deleted"` // expired leases of killed processes
 }
 
-// GC deletes releases no channel needs and blobs no kept release uses.
-// Channel logs are never touched: history stays readable, though an old
-// entry may then name a release that is gone.
+// GC deletes releases no channel needs and blobs no kept release uses, and
+// what killed writers left: staging files of a file:// store and expired
+// leases. Channel logs are never touched: history stays readable, though an
+// old entry may then name a release that is gone.
 //
-// Invariant 11: a publish racing GC may reuse a blob GC has chosen to delete.
-// GC therefore re-lists the manifests just before it deletes blobs and spares
-// every blob a manifest it has not seen uses; and Publish, after writing its
-// manifest, checks that all its blobs still exist and uploads any that went,
-// before the build record makes the release known.
+// It holds the store's exclusive lease throughout, so no publish, channel
+// move or repair runs while it decides and deletes (invariant 11, see
+// lock.go); a dry run holds it too, so its report is what a real run would do.
 func GC(ctx context.Context, s *Store, opts GCOptions) (*GCReport, error) {
+	ctx, lease, err := s.Lock(ctx, LeaseExclusive, "gc", opts.LockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer lease.Release()
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
@@ -58,20 +72,18 @@ func GC(ctx context.Context, s *Store, opts GCOptions) (*GCReport, error) {
 			return nil, err
 		}
 	}
-	candidates, err := unusedBlobs(ctx, s, used, cutoff)
+	unused, err := unusedBlobs(ctx, s, used)
 	if err != nil {
 		return nil, err
 	}
-	// Re-list just before deleting: spare blobs of manifests written since.
-	if err := markUsed(ctx, s, used); err != nil {
-		return nil, err
-	}
-	for _, c := range candidates {
-		if used[c.sha] {
+	for _, c := range unused {
+		if c.mod.After(cutoff) {
+			rep.BlobsYoung++
+			rep.BytesYoung += c.size
 			continue
 		}
 		if !opts.DryRun {
-			if err := s.bucket.Delete(ctx, blobKey(c.sha)); err != nil && !isNotFound(err) {
+			if err := s.delete(ctx, blobKey(c.sha)); err != nil {
 				return nil, fmt.Errorf("delete blob %s: %w", c.sha, err)
 			}
 		}
@@ -79,8 +91,72 @@ func GC(ctx context.Context, s *Store, opts GCOptions) (*GCReport, error) {
 		rep.BytesDeleted += c.size
 	}
 	rep.BlobsKept = len(used)
+	if err := gcLeftovers(ctx, s, cutoff, opts.DryRun, rep); err != nil {
+		return nil, err
+	}
 	slices.Sort(rep.ReleasesDeleted)
 	return rep, nil
+}
+
+// gcLeftovers removes expired leases and, on a file:// store, staging files
+// older than cutoff: the bytes of writes whose process was killed.
+func gcLeftovers(ctx context.Context, s *Store, cutoff time.Time, dry bool, rep *GCReport) error {
+	leases, err := s.leases(ctx)
+	if err != nil {
+		return err
+	}
+	for key, r := range leases {
+		if r.live() {
+			continue
+		}
+		rep.LeasesDeleted++
+		if !dry {
+			if err := s.delete(ctx, key); err != nil {
+				return err
+			}
+		}
+	}
+	// A staging file is in flight for seconds (writers upload blobs only
+	// under a lease, which gc's excludes), so even --grace 0 spares a minute.
+	stagingCutoff := cutoff
+	if minute := time.Now().Add(-time.Minute); minute.Before(cutoff) {
+		stagingCutoff = minute
+	}
+	for _, f := range s.staging(stagingCutoff) {
+		rep.StagingDeleted++
+		rep.StagingBytes += f.size
+		if !dry {
+			if err := os.Remove(f.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+type stagingFile struct {
+	path string
+	size int64
+}
+
+// staging lists a file:// store's staging files last written before cutoff.
+func (s *Store) staging(cutoff time.Time) []stagingFile {
+	if s.local == "" {
+		return nil
+	}
+	ents, err := os.ReadDir(filepath.Join(s.local, localTmp))
+	if err != nil {
+		return nil
+	}
+	var out []stagingFile
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || info.ModTime().After(cutoff) {
+			continue
+		}
+		out = append(out, stagingFile{filepath.Join(s.local, localTmp, e.Name()), info.Size()})
+	}
+	return out
 }
 
 // gcBundle decides which releases of one bundle to keep, deletes the rest
@@ -141,36 +217,12 @@ func gcBundle(ctx context.Context, s *Store, bundle string, opts GCOptions, cuto
 			continue
 		}
 		if rec, err := s.LookupBuild(ctx, bundle, r.m.Fingerprint); err == nil && rec == r.m.Release {
-			if err := s.bucket.Delete(ctx, buildKey(bundle, r.m.Fingerprint)); err != nil && !isNotFound(err) {
+			if err := s.delete(ctx, buildKey(bundle, r.m.Fingerprint)); err != nil {
 				return err
 			}
 		}
-		if err := s.bucket.Delete(ctx, manifestKey(bundle, r.m.Release)); err != nil && !isNotFound(err) {
+		if err := s.delete(ctx, manifestKey(bundle, r.m.Release)); err != nil {
 			return err
-		}
-	}
-	return nil
-}
-
-// markUsed marks the blobs of every readable manifest in the store.
-func markUsed(ctx context.Context, s *Store, used map[string]bool) error {
-	bundles, err := s.Bundles(ctx)
-	if err != nil {
-		return err
-	}
-	for _, b := range bundles {
-		rels, err := s.Releases(ctx, b)
-		if err != nil {
-			return err
-		}
-		for _, id := range rels {
-			m, _, err := s.ReadManifest(ctx, b, id)
-			if err != nil {
-				continue // deleted meanwhile, or unreadable
-			}
-			for _, a := range m.Assets {
-				used[a.SHA256] = true
-			}
 		}
 	}
 	return nil
@@ -179,11 +231,14 @@ func markUsed(ctx context.Context, s *Store, used map[string]bool) error {
 type blobInfo struct {
 	sha  string
 	size int64
+	mod  time.Time
 }
 
-// unusedBlobs lists blobs that no marked manifest uses and that are older
-// than cutoff.
-func unusedBlobs(ctx context.Context, s *Store, used map[string]bool, cutoff time.Time) ([]blobInfo, error) {
+// unusedBlobs lists the blobs no marked manifest uses.
+func unusedBlobs(ctx context.Context, s *Store, used map[string]bool) ([]blobInfo, error) {
+	if err := s.hooks.op(ctx, "list blobs/sha256/"); err != nil {
+		return nil, err
+	}
 	var out []blobInfo
 	it := s.bucket.List(&blob.ListOptions{Prefix: "blobs/sha256/"})
 	for {
@@ -195,9 +250,9 @@ func unusedBlobs(ctx context.Context, s *Store, used map[string]bool, cutoff tim
 			return nil, err
 		}
 		sha := strings.TrimPrefix(obj.Key, "blobs/sha256/")
-		if !hexSHA.MatchString(sha) || used[sha] || obj.ModTime.After(cutoff) {
+		if !hexSHA.MatchString(sha) || used[sha] {
 			continue
 		}
-		out = append(out, blobInfo{sha, obj.Size})
+		out = append(out, blobInfo{sha, obj.Size, obj.ModTime})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -31,6 +32,7 @@ type Manifest struct {
 	SpecDigest      string    `json:"spec_digest"`
 	Fingerprint     string    `json:"fingerprint"`
 	Parent          string    `json:"parent,omitempty"`
+	ParentSeq       int64     `json:"parent_seq,omitempty"` // the channel entry Parent was read from; 0: the channel had none
 	Requires        *Requires `json:"requires,omitempty"`
 	Inputs          []Input   `json:"inputs"`
 	Assets          []Asset   `json:"assets"`
@@ -127,6 +129,9 @@ func (m *Manifest) Validate() error {
 			return bad("%v", err)
 		}
 	}
+	if m.ParentSeq < 0 {
+		return bad("negative parent_seq")
+	}
 	if m.Parent != "" {
 		if err := CheckName("parent release", m.Parent); err != nil {
 			return bad("%v", err)
@@ -142,23 +147,45 @@ func (m *Manifest) Validate() error {
 	if files > maxInputFiles {
 		return bad("%d input files (limit %d)", files, maxInputFiles)
 	}
-	seen := map[string]bool{}
+	if err := CheckAssetNames(m.Assets); err != nil {
+		return bad("%v", err)
+	}
 	for _, a := range m.Assets {
-		if err := CheckName("asset", a.Name); err != nil {
-			return bad("%v", err)
-		}
-		if err := CheckName("asset file", a.File); err != nil {
-			return bad("%v", err)
-		}
-		if a.File == "manifest.json" || seen[a.File] || seen[a.Name] {
-			return bad("asset %q: duplicate or reserved file name %q", a.Name, a.File)
-		}
-		seen[a.File], seen[a.Name] = true, true
 		if !hexSHA.MatchString(a.SHA256) {
 			return bad("asset %q: sha256 %q is not 64 lowercase hex digits", a.Name, a.SHA256)
 		}
 		if a.Size < 0 || a.Rows < 0 {
 			return bad("asset %q: negative size or rows", a.Name)
+		}
+	}
+	return nil
+}
+
+// CheckAssetNames checks the names and file names of a release's assets as
+// pull will: each a valid name (CheckName: at most 128 characters, shard
+// suffixes included), none reserved, and no two equal ignoring case, since
+// a pulled folder may sit on a case-insensitive file system. The spec runs
+// it on the names a build will produce, so a bad one fails before any work.
+func CheckAssetNames(assets []Asset) error {
+	seen := map[string]string{}
+	for _, a := range assets {
+		if err := CheckName("asset", a.Name); err != nil {
+			return err
+		}
+		if err := CheckName("asset file", a.File); err != nil {
+			return err
+		}
+		keys := map[string]string{strings.ToLower(a.Name): a.Name, strings.ToLower(a.File): a.File}
+		for key, n := range keys {
+			if key == StagedManifest || key == CurrentLink || key == ReleasesDir {
+				return fmt.Errorf("asset %q: file name %q is reserved", a.Name, n)
+			}
+			if other, ok := seen[key]; ok {
+				return fmt.Errorf("assets %q and %q would both be %q in a pulled release (names are compared ignoring case); rename one", other, a.Name, n)
+			}
+		}
+		for key := range keys {
+			seen[key] = a.Name
 		}
 	}
 	return nil

@@ -42,6 +42,11 @@ func ReadStaged(dir string) (*Staged, error) {
 // PublishOptions tunes Publish.
 type PublishOptions struct {
 	Parallel int // blob uploads at once; default 4
+	// VerifyExisting hashes every blob already in the store before reusing
+	// it; without it, a reused blob's size is checked. A blob that does not
+	// match is repaired from the staged copy.
+	VerifyExisting bool
+	LockWait       time.Duration // how long to wait for gc's lease to go
 	Logger   *slog.Logger
 	Progress func(asset string, done, total int64) // optional
 }
@@ -54,6 +59,7 @@ type PublishResult struct {
 	BlobsSkipped  int    `json:"blobs_skipped"`
 	BytesUploaded int64  `json:"bytes_uploaded"`
 	BytesSkipped  int64  `json:"bytes_skipped"`
+	BlobsRepaired int    `json:"blobs_repaired,omitempty"` // corrupt blobs in the store replaced from the staged copy
 }
 
 // BuildRecord maps a build fingerprint to the release it produced.
@@ -92,13 +98,30 @@ func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (*P
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Nothing is uploaded before the manifest that names it passes the
+	// checks pull will make.
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, lease, err := s.Lock(ctx, LeaseShared, "publish "+m.Bundle+"/"+m.Release, opts.LockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer lease.Release()
 	if rel, err := s.LookupBuild(ctx, m.Bundle, m.Fingerprint); err == nil {
-		return &PublishResult{Release: rel, Unchanged: true}, nil
+		// Published before. Its blobs are the staged ones (builds are
+		// deterministic): put back any that went missing or bad, so a rerun
+		// heals the store instead of saying "unchanged" over a broken release.
+		res := &PublishResult{Release: rel, Unchanged: true}
+		if err := healRelease(ctx, s, st, rel, opts, res, log); err != nil {
+			return nil, err
+		}
+		return res, nil
 	} else if !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
 	res := &PublishResult{Release: m.Release}
-	if err := uploadBlobs(ctx, s, st, opts, res, log); err != nil {
+	if err := uploadBlobs(ctx, s, st, st.Manifest.Assets, opts, res, log); err != nil {
 		return nil, err
 	}
 	data := st.Raw
@@ -120,21 +143,6 @@ func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (*P
 			return nil, fmt.Errorf("release %s: %w", m.Release, ErrReleaseExists)
 		}
 	}
-	// A GC running meanwhile may have deleted a blob this release reuses
-	// (invariant 11): make sure every blob is there before the build record
-	// makes the release known.
-	if err := s.CheckComplete(ctx, m); err != nil {
-		if !errors.Is(err, ErrVerify) {
-			return nil, err
-		}
-		log.Warn("blobs vanished during publish; uploading them again", "release", m.Release, "err", err)
-		again := &PublishResult{}
-		if err := uploadBlobs(ctx, s, st, opts, again, log); err != nil {
-			return nil, err
-		}
-		res.BlobsUploaded += again.BlobsUploaded
-		res.BytesUploaded += again.BytesUploaded
-	}
 	rec, _ := json.Marshal(BuildRecord{Fingerprint: m.Fingerprint, Release: m.Release, Created: m.Created})
 	if err := s.createBytes(ctx, buildKey(m.Bundle, m.Fingerprint), rec); err != nil {
 		if !errors.Is(err, ErrExists) {
@@ -154,7 +162,34 @@ func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (*P
 	return res, nil
 }
 
-func uploadBlobs(ctx context.Context, s *Store, st *Staged, opts PublishOptions, res *PublishResult, log *slog.Logger) error {
+// healRelease re-uploads or repairs the blobs of an already published
+// release that the staged release also has.
+func healRelease(ctx context.Context, s *Store, st *Staged, rel string, opts PublishOptions, res *PublishResult, log *slog.Logger) error {
+	old, _, err := s.ReadManifest(ctx, st.Manifest.Bundle, rel)
+	if err != nil {
+		return err
+	}
+	staged := map[string]Asset{}
+	for _, a := range st.Manifest.Assets {
+		staged[a.SHA256] = a
+	}
+	var assets []Asset
+	for _, a := range old.Assets {
+		if sa, ok := staged[a.SHA256]; ok {
+			assets = append(assets, sa)
+		}
+	}
+	if err := uploadBlobs(ctx, s, st, assets, opts, res, log); err != nil {
+		return err
+	}
+	if res.BlobsUploaded > 0 || res.BlobsRepaired > 0 {
+		log.Warn("release was missing or had corrupt blobs; put back from this build", "release", rel,
+			"uploaded", res.BlobsUploaded, "repaired", res.BlobsRepaired)
+	}
+	return nil
+}
+
+func uploadBlobs(ctx context.Context, s *Store, st *Staged, assets []Asset, opts PublishOptions, res *PublishResult, log *slog.Logger) error {
 	parallel := opts.Parallel
 	if parallel <= 0 {
 		parallel = 4
@@ -168,14 +203,15 @@ func uploadBlobs(ctx context.Context, s *Store, st *Staged, opts PublishOptions,
 		sem      = make(chan struct{}, parallel)
 		up, sk   atomic.Int64
 		upN, skN atomic.Int64
+		repaired atomic.Int64
 	)
-	for _, a := range st.Manifest.Assets {
+	for _, a := range assets {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			uploaded, err := uploadBlob(ctx, s, filepath.Join(st.Dir, a.File), a, opts.Progress)
+			did, err := uploadBlob(ctx, s, filepath.Join(st.Dir, a.File), a, opts, log)
 			if err != nil {
 				mu.Lock()
 				if firstErr == nil {
@@ -185,11 +221,15 @@ func uploadBlobs(ctx context.Context, s *Store, st *Staged, opts PublishOptions,
 				mu.Unlock()
 				return
 			}
-			if uploaded {
+			switch did {
+			case uploaded, repairedBlob:
 				up.Add(a.Size)
 				upN.Add(1)
-				log.Info("blob uploaded", "asset", a.Name, "sha256", a.SHA256, "bytes", a.Size)
-			} else {
+				if did == repairedBlob {
+					repaired.Add(1)
+				}
+				log.Info("blob uploaded", "asset", a.Name, "sha256", a.SHA256, "bytes", a.Size, "repaired", did == repairedBlob)
+			default:
 				sk.Add(a.Size)
 				skN.Add(1)
 			}
@@ -201,34 +241,63 @@ func uploadBlobs(ctx context.Context, s *Store, st *Staged, opts PublishOptions,
 	}
 	res.BytesUploaded, res.BytesSkipped = up.Load(), sk.Load()
 	res.BlobsUploaded, res.BlobsSkipped = int(upN.Load()), int(skN.Load())
+	res.BlobsRepaired = int(repaired.Load())
 	return nil
 }
 
+type uploadOutcome int
+
+const (
+	reused uploadOutcome = iota
+	uploaded
+	repairedBlob
+)
+
 // uploadBlob creates the blob unless it exists, checking the staged file
-// against the manifest as it goes. It reports whether bytes were sent.
-func uploadBlob(ctx context.Context, s *Store, path string, a Asset, progress func(string, int64, int64)) (bool, error) {
+// against the manifest as it goes. A blob already in the store is checked
+// before it is reused (its size; its sha256 with VerifyExisting) and
+// repaired from the staged file if it does not match.
+func uploadBlob(ctx context.Context, s *Store, path string, a Asset, opts PublishOptions, log *slog.Logger) (uploadOutcome, error) {
 	key := blobKey(a.SHA256)
-	ok, err := s.exists(ctx, key)
-	if err != nil {
-		return false, err
-	}
-	if ok {
-		return false, nil
+	size, err := s.blobSize(ctx, a.SHA256)
+	switch {
+	case err == nil:
+		bad := ""
+		if size != a.Size {
+			bad = fmt.Sprintf("%d bytes, want %d", size, a.Size)
+		} else if opts.VerifyExisting {
+			if problem, detail := checkBlob(ctx, s, a, VerifyRequest{}); problem != "" {
+				bad = problem + ": " + detail
+			}
+		}
+		if bad == "" {
+			return reused, nil
+		}
+		log.Warn("blob in the store is corrupt; repairing it from the staged copy", "asset", a.Name, "sha256", a.SHA256, "problem", bad)
+		if err := RepairBlob(ctx, s, a, path); err != nil {
+			return reused, err
+		}
+		return repairedBlob, nil
+	case !isNotFound(err):
+		return reused, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return false, err
+		return reused, err
 	}
 	defer f.Close()
 	var r io.ReadSeeker = f
-	if progress != nil {
-		r = &progressReader{r: f, name: a.Name, total: a.Size, fn: progress}
+	if opts.Progress != nil {
+		r = &progressReader{r: f, name: a.Name, total: a.Size, fn: opts.Progress}
 	}
 	err = s.create(ctx, key, r, &want{a.Size, a.SHA256})
 	if errors.Is(err, ErrExists) {
-		return false, nil
+		return reused, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return reused, err
+	}
+	return uploaded, nil
 }
 
 // verifyFile hashes a local file and compares it with the manifest's record.

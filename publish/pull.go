@@ -76,6 +76,10 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 	}
 	m, raw, err := s.readManifest(ctx, req.Bundle, release)
 	if err != nil {
+		if seq > 0 && errors.Is(err, ErrNotFound) {
+			// The channel names it, so the store is damaged, not the request.
+			return nil, fmt.Errorf("%w: channel %s entry %d names release %s, which is not in the store: %v; promote another release (lockstep ls)", ErrVerify, req.Channel, seq, release, err)
+		}
 		return nil, err
 	}
 	digest := sha256Hex(raw)

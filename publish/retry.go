@@ -65,22 +65,31 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// opHooks is the crash-test hook: with LOCKSTEP_CRASH_AT_OP=N in the
-// environment, the process kills itself with SIGKILL just before its Nth
-// store operation, as a power cut would. Tests use it to prove that a crash at
-// any point leaves the store readable. The count is per process, across stores.
+// opHooks are the crash and interleaving test hooks.
+//   - LOCKSTEP_CRASH_AT_OP=N: the process kills itself with SIGKILL just
+//     before its Nth store operation, as a power cut would. Tests use it to
+//     prove that a crash at any point leaves the store readable.
+//   - LOCKSTEP_PAUSE_AT_OP=N with LOCKSTEP_PAUSE_FILE=F: just before its Nth
+//     store operation the process creates F and waits until F is removed.
+//     Tests run another command (gc) meanwhile, to prove the protocol holds
+//     however the two interleave.
+//
+// The count is per process, across stores.
 type opHooks struct {
-	crashAt int64
+	crashAt, pauseAt int64
+	pauseFile        string
 }
 
 var opCount atomic.Int64
 
 func hooksFromEnv() *opHooks {
-	n, err := strconv.ParseInt(os.Getenv("LOCKSTEP_CRASH_AT_OP"), 10, 64)
-	if err != nil || n <= 0 {
+	crash, _ := strconv.ParseInt(os.Getenv("LOCKSTEP_CRASH_AT_OP"), 10, 64)
+	pause, _ := strconv.ParseInt(os.Getenv("LOCKSTEP_PAUSE_AT_OP"), 10, 64)
+	file := os.Getenv("LOCKSTEP_PAUSE_FILE")
+	if crash <= 0 && (pause <= 0 || file == "") {
 		return nil
 	}
-	return &opHooks{crashAt: n}
+	return &opHooks{crashAt: crash, pauseAt: pause, pauseFile: file}
 }
 
 func (h *opHooks) op(ctx context.Context, _ string) error {
@@ -90,13 +99,27 @@ func (h *opHooks) op(ctx context.Context, _ string) error {
 	if h == nil {
 		return nil
 	}
-	if opCount.Add(1) == h.crashAt {
+	n := opCount.Add(1)
+	if n == h.crashAt {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // the signal is on its way
+	}
+	if n == h.pauseAt && h.pauseFile != "" {
+		if err := os.WriteFile(h.pauseFile, nil, 0o644); err != nil {
+			return err
+		}
+		for {
+			if _, err := os.Stat(h.pauseFile); errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			if err := sleep(ctx, 5*time.Millisecond); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
 // StoreOps is how many store operations the process has made, counted only
-// while LOCKSTEP_CRASH_AT_OP is set.
+// while a test hook is set.
 func StoreOps() int64 { return opCount.Load() }

@@ -47,6 +47,7 @@ type VerifyReport struct {
 	BrokenReleases  []string      `json:"broken_releases,omitempty"`
 	BadManifests    []string      `json:"bad_manifests,omitempty"`
 	BrokenChannels  []string      `json:"broken_channels,omitempty"`
+	LogProblems     []LogProblem  `json:"log_problems,omitempty"` // objects in channel folders that readers skip
 }
 
 // Err returns ErrVerify describing the report's problems, or nil.
@@ -54,8 +55,8 @@ func (r *VerifyReport) Err() error {
 	if r.OK {
 		return nil
 	}
-	return fmt.Errorf("%w: %d blob problems, %d broken releases, %d bad manifests, %d broken channels",
-		ErrVerify, len(r.Blobs), len(r.BrokenReleases), len(r.BadManifests), len(r.BrokenChannels))
+	return fmt.Errorf("%w: %d blob problems, %d broken releases, %d bad manifests, %d broken channels, %d channel log problems",
+		ErrVerify, len(r.Blobs), len(r.BrokenReleases), len(r.BadManifests), len(r.BrokenChannels), len(r.LogProblems))
 }
 
 // Verify re-hashes every blob of the chosen releases against their
@@ -131,7 +132,7 @@ func Verify(ctx context.Context, s *Store, req VerifyRequest) (*VerifyReport, er
 		rep.BrokenReleases = append(rep.BrokenReleases, r)
 	}
 	sort.Strings(rep.BrokenReleases)
-	rep.OK = len(rep.Blobs) == 0 && len(rep.BadManifests) == 0 && len(rep.BrokenChannels) == 0
+	rep.OK = len(rep.Blobs) == 0 && len(rep.BadManifests) == 0 && len(rep.BrokenChannels) == 0 && len(rep.LogProblems) == 0
 	return rep, nil
 }
 
@@ -190,6 +191,11 @@ func verifyChannels(ctx context.Context, s *Store, bundle string, rep *VerifyRep
 	}
 	for _, ch := range chans {
 		rep.ChannelsChecked++
+		problems, err := s.LogProblems(ctx, bundle, ch)
+		if err != nil {
+			return err
+		}
+		rep.LogProblems = append(rep.LogProblems, problems...)
 		head, err := s.Head(ctx, bundle, ch)
 		if err != nil {
 			if errors.Is(err, ErrVerify) || errors.Is(err, ErrNotFound) {

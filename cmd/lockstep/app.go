@@ -18,6 +18,7 @@ func newApp() *cli.App {
 	reasonFlag := &cli.StringFlag{Name: "reason", Usage: "why, recorded in the channel log"}
 	needBundle := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name", Required: true}
 	output := &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "text or json", Value: "text"}
+	verifyExisting := &cli.BoolFlag{Name: "verify-existing", Usage: "hash every blob already in the store before reusing it (default: check its size); a corrupt one is replaced from this build"}
 	return &cli.App{
 		Name:                 "lockstep",
 		Usage:                "build server data from Spark output, publish it as immutable releases, move channels, pull",
@@ -43,7 +44,7 @@ func newApp() *cli.App {
 			{
 				Name: "publish", Usage: "publish a staged release folder, or build and publish a bundle (no channel moves)",
 				ArgsUsage: "[STAGED_DIR]",
-				Flags:     []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}},
+				Flags:     []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, lockWaitFlag(writerLockWait)},
 				Action:    withEnv(runPublish),
 			},
 			{
@@ -63,7 +64,7 @@ func newApp() *cli.App {
 			},
 			{
 				Name: "run", Usage: "build, publish and promote a bundle: what cron, Airflow and CI call",
-				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}},
+				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, lockWaitFlag(writerLockWait)},
 				Action: withEnv(runRun),
 			},
 			{
@@ -112,6 +113,8 @@ func newApp() *cli.App {
 				Flags: []cli.Flag{bundleFlag, output,
 					&cli.BoolFlag{Name: "all", Usage: "every release of every bundle (or of --bundle)"},
 					&cli.BoolFlag{Name: "deep", Usage: "also open each asset with its format's reader"},
+					&cli.BoolFlag{Name: "repair", Usage: "put back missing and corrupt blobs from good local copies (see --from), then verify again"},
+					&cli.StringSliceFlag{Name: "from", Usage: "`DIR` of staged or pulled releases to repair from (repeatable; default: .lockstep/stage)"},
 				},
 				Action: withEnv(runVerify),
 			},
@@ -122,6 +125,7 @@ func newApp() *cli.App {
 					&cli.IntFlag{Name: "keep-history", Value: 10, Usage: "keep releases named by the last `N` entries of each channel"},
 					&cli.DurationFlag{Name: "grace", Value: 24 * time.Hour, Usage: "keep anything younger than this: it may belong to a publish in flight"},
 					&cli.BoolFlag{Name: "dry-run", Usage: "say what would go, delete nothing"},
+					lockWaitFlag(gcLockWait),
 				},
 				Action: withEnv(runGC),
 			},

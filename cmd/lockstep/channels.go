@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,7 +20,20 @@ func moveFlags(extra ...cli.Flag) []cli.Flag {
 		&cli.Int64Flag{Name: "expect-head", Value: -1, Usage: "fail with exit 4 unless the channel's newest entry is `SEQ` (0: never promoted)"},
 		&cli.BoolFlag{Name: "retry-on-conflict", Usage: "when another writer moves the channel first, try again on top of it"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "text or json", Value: "text"},
+		lockWaitFlag(writerLockWait),
 	}, extra...)
+}
+
+// How long commands wait for a conflicting store lease (see publish/lock.go):
+// writers wait for a gc, which is short; gc waits less for writers, since it
+// can simply run later.
+const (
+	writerLockWait = 10 * time.Minute
+	gcLockWait     = time.Minute
+)
+
+func lockWaitFlag(d time.Duration) cli.Flag {
+	return &cli.DurationFlag{Name: "lock-wait", Value: d, Usage: "wait this long for a conflicting store lease (gc against writers) before exit 4"}
 }
 
 // move is the action of one channel move (promote, republish, rollback):
@@ -29,6 +43,7 @@ func move(fn func(context.Context, *publish.Store, publish.PromoteRequest) (*pub
 		return runMove(c, e, fn, publish.PromoteRequest{
 			Bundle: c.String("bundle"), Channel: c.String("channel"), Release: c.String(releaseFlag),
 			Reason: c.String("reason"), ExpectHead: c.Int64("expect-head"), RetryOnConflict: c.Bool("retry-on-conflict"),
+			LockWait: c.Duration("lock-wait"),
 		})
 	}
 }
@@ -100,7 +115,30 @@ func runVerify(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := e.out.print(rep, func(w *tw) {
+	var repaired *publish.RepairReport
+	if c.Bool("repair") && len(rep.Blobs) > 0 {
+		dirs := c.StringSlice("from")
+		if len(dirs) == 0 {
+			dirs = []string{".lockstep/stage"}
+		}
+		if repaired, err = publish.Repair(e.ctx, e.store, rep, dirs, e.log); err != nil {
+			return err
+		}
+		if rep, err = publish.Verify(e.ctx, e.store, req); err != nil {
+			return err
+		}
+	}
+	var out any = rep
+	if repaired != nil {
+		out = struct {
+			*publish.VerifyReport
+			Repair *publish.RepairReport `json:"repair"`
+		}{rep, repaired}
+	}
+	if err := e.out.print(out, func(w *tw) {
+		if repaired != nil {
+			w.line("repaired %d blobs; %d had no good local copy (%v)", len(repaired.Repaired), len(repaired.NoCopy), repaired.NoCopy)
+		}
 		w.line("checked %d releases, %d blobs (%s), %d channels", rep.ReleasesChecked, rep.BlobsChecked, bytesText(rep.BytesChecked), rep.ChannelsChecked)
 		for _, b := range rep.Blobs {
 			w.line("  %s blob %s (%s) used by %v; breaks %v", b.Problem, b.SHA256, b.Detail, b.Assets, b.Releases)
@@ -110,6 +148,9 @@ func runVerify(c *cli.Context, e *env) error {
 		}
 		for _, ch := range rep.BrokenChannels {
 			w.line("  broken channel %s", ch)
+		}
+		for _, p := range rep.LogProblems {
+			w.line("  channel log: %s: %s", p.Key, p.Problem)
 		}
 		if rep.OK {
 			w.line("ok")
@@ -123,7 +164,7 @@ func runVerify(c *cli.Context, e *env) error {
 func runGC(c *cli.Context, e *env) error {
 	rep, err := publish.GC(e.ctx, e.store, publish.GCOptions{
 		KeepReleases: c.Int("keep-releases"), KeepHistory: c.Int("keep-history"),
-		Grace: c.Duration("grace"), DryRun: c.Bool("dry-run"),
+		Grace: c.Duration("grace"), DryRun: c.Bool("dry-run"), LockWait: c.Duration("lock-wait"),
 	})
 	if err != nil {
 		return err

@@ -147,7 +147,8 @@ func runPublish(c *cli.Context, e *env) error {
 		st = built.Staged
 	}
 	prog := newProgress("uploaded", e.out.json)
-	res, err := publish.Publish(e.ctx, e.store, st, publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update})
+	res, err := publish.Publish(e.ctx, e.store, st, publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update,
+		VerifyExisting: c.Bool("verify-existing"), LockWait: c.Duration("lock-wait")})
 	prog.finish()
 	if err != nil {
 		return err
@@ -155,6 +156,9 @@ func runPublish(c *cli.Context, e *env) error {
 	return e.out.print(res, func(w *tw) {
 		if res.Unchanged {
 			w.line("unchanged: release %s already has these inputs", res.Release)
+			if res.BlobsUploaded > 0 {
+				w.line("put back %d of its blobs (%s), %d of them corrupt ones replaced", res.BlobsUploaded, bytesText(res.BytesUploaded), res.BlobsRepaired)
+			}
 			return
 		}
 		w.line("published %s: %d blobs uploaded (%s), %d already in the store (%s)",
@@ -174,7 +178,8 @@ func runRun(c *cli.Context, e *env) error {
 	limitHeap(bld, b)
 	prog := newProgress("uploaded", e.out.json)
 	res, err := pipeline.Run(e.ctx, bld, b, pipeline.RunOptions{
-		Publish: publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update},
+		Publish: publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update,
+			VerifyExisting: c.Bool("verify-existing"), LockWait: c.Duration("lock-wait")},
 		Reason:  c.String("reason"), Logger: e.log,
 	})
 	prog.finish()
@@ -183,14 +188,17 @@ func runRun(c *cli.Context, e *env) error {
 	}
 	return e.out.print(res, func(w *tw) {
 		switch {
-		case res.Status == "published":
+		case res.BytesUploaded > 0 || res.Status == "published":
 			w.line("published %s release %s (%s uploaded, %s already in the store)", res.Bundle, res.Release, bytesText(res.BytesUploaded), bytesText(res.BytesSkipped))
 		default:
 			w.line("unchanged: %s release %s already has these inputs", res.Bundle, res.Release)
 		}
-		if res.Promoted {
+		switch {
+		case res.Promoted:
 			w.line("promoted %s/%s #%d -> %s", res.Bundle, res.Channel, res.Seq, res.Release)
-		} else {
+		case res.Status == "superseded":
+			w.line("superseded: channel %s moved since this build started; not moved (use promote to serve this release anyway)", res.Channel)
+		default:
 			w.line("channel %s not moved", res.Channel)
 		}
 	})

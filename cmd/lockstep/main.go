@@ -52,7 +52,7 @@ func main() {
 	err := newApp().RunContext(ctx, os.Args)
 	code := exitCode(ctx, err)
 	stop()
-	if os.Getenv("LOCKSTEP_CRASH_AT_OP") != "" {
+	if os.Getenv("LOCKSTEP_CRASH_AT_OP") != "" || os.Getenv("LOCKSTEP_PAUSE_AT_OP") != "" {
 		// The crash tests read how many store operations a command makes.
 		fmt.Fprintf(os.Stderr, "lockstep: store operations: %d\n", publish.StoreOps())
 	}

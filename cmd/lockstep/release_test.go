@@ -357,6 +357,26 @@ func TestMalformedSpec(t *testing.T) {
     inputs: {places: {url: ` + places + `}}
     assets: {places: {format: arrow, input: places}}
 `, []string{":3:", "below the 16MiB"}},
+		{"shard name clash", `bundles:
+  places:
+    inputs: {places: {url: ` + places + `}}
+    assets:
+      by_id: {format: kv, input: places, options: {key: id, shards: 2}}
+      by_id-1of2: {format: fst, input: places, options: {key: name}}
+`, []string{"assets", `"by_id-1of2"`, "rename one"}},
+		{"case clash", `bundles:
+  places:
+    inputs: {places: {url: ` + places + `}}
+    assets:
+      Places: {format: arrow, input: places}
+      places: {format: arrow, input: places}
+`, []string{"ignoring case", "rename one"}},
+		{"shard name too long", `bundles:
+  places:
+    inputs: {places: {url: ` + places + `}}
+    assets:
+      ` + strings.Repeat("n", 126) + `: {format: kv, input: places, options: {key: id, shards: 12}}
+`, []string{strings.Repeat("n", 126) + "-1of12", "at most 128"}},
 		{"bad yaml", "bundles: [\n", []string{"spec error"}},
 		{"no bundles", "other: 1\n", []string{`unknown key "other"`}},
 	}

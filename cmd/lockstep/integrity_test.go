@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/lockstep-data/lockstep/pipeline"
+	"github.com/lockstep-data/lockstep/publish"
+)
+
+// TestReplayedTrigger: a run killed just before its channel entry, a newer
+// run promoted after it, then the old trigger replayed. The channel must
+// stay on the newer release and the replay must say "superseded".
+func TestReplayedTrigger(t *testing.T) {
+	for _, b := range cliBackends {
+		t.Run(b.name, func(t *testing.T) {
+			dir := t.TempDir()
+			stage := filepath.Join(dir, "stage")
+			specA := gcSpec(t, dir, "a", "zstd", "none")
+			specOld := gcSpec(t, dir, "old", "lz4", "lz4")
+			specNew := gcSpec(t, dir, "new", "zstd", "zstd")
+
+			// How many store operations the old trigger's run makes, on a twin store.
+			twin := b.url(t, filepath.Join(dir, "twin"))
+			ok(t, twin, "run", "--spec", specA, "--stage", stage)
+			probe := lockstepEnv(t, twin, []string{"LOCKSTEP_CRASH_AT_OP=1000000"}, "run", "--spec", specOld, "--stage", stage)
+			m := opsLine.FindStringSubmatch(probe.stderr)
+			if probe.code != 0 || m == nil {
+				t.Fatalf("probe: exit %d: %s", probe.code, probe.stderr)
+			}
+			ops, _ := strconv.Atoi(m[1])
+
+			store := b.url(t, filepath.Join(dir, "store"))
+			ok(t, store, "run", "--spec", specA, "--stage", stage)
+			// The last operation releases the lease; the one before writes the entry.
+			r := lockstepEnv(t, store, []string{fmt.Sprintf("LOCKSTEP_CRASH_AT_OP=%d", ops-1)}, "run", "--spec", specOld, "--stage", stage)
+			if r.code != -1 {
+				t.Fatalf("the old run was not killed: exit %d: %s", r.code, r.stderr)
+			}
+			if h := history(t, store); len(h) != 1 {
+				t.Fatalf("the killed run moved the channel: %+v", h)
+			}
+			var newer pipeline.RunResult
+			okJSON(t, store, &newer, "run", "--spec", specNew, "--stage", stage)
+			if !newer.Promoted || newer.Seq != 2 {
+				t.Fatalf("newer run: %+v", newer)
+			}
+			var replay pipeline.RunResult
+			okJSON(t, store, &replay, "run", "--spec", specOld, "--stage", stage)
+			if replay.Promoted || replay.Status != "superseded" || replay.Release == newer.Release {
+				t.Fatalf("replayed trigger: %+v", replay)
+			}
+			h := history(t, store)
+			if len(h) != 2 || h[1].Release != newer.Release {
+				t.Fatalf("history after the replay: %+v", h)
+			}
+			// The same run again, with nothing in between, is not superseded:
+			// it still serves the newer release and says unchanged.
+			var again pipeline.RunResult
+			okJSON(t, store, &again, "run", "--spec", specNew, "--stage", stage)
+			if again.Status != "unchanged" || again.Promoted || again.Release != newer.Release {
+				t.Fatalf("rerun of the newer trigger: %+v", again)
+			}
+		})
+	}
+}
+
+// TestCorruptBlobRepaired: one byte of a blob two releases share is flipped
+// in the store. A run that reuses it detects it (by hash, with
+// --verify-existing) and replaces it; a blob truncated in place is caught
+// by its size without the flag; `verify --repair` fixes one from a staged
+// copy. Afterwards `verify --all --deep` exits 0 and the head pulls.
+func TestCorruptBlobRepaired(t *testing.T) {
+	for _, b := range cliBackends {
+		t.Run(b.name, func(t *testing.T) {
+			dir := t.TempDir()
+			stage := filepath.Join(dir, "stage")
+			store := b.url(t, dir)
+			specA := gcSpec(t, dir, "a", "zstd", "none")
+			specC := gcSpec(t, dir, "c", "zstd", "zstd") // shares A's "shared" asset
+			var a pipeline.RunResult
+			okJSON(t, store, &a, "run", "--spec", specA, "--stage", stage)
+			var ma publish.Manifest
+			okJSON(t, store, &ma, "show", "--bundle", "places", a.Release)
+			shared, err := ma.Asset("shared")
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := "blobs/sha256/" + shared.SHA256
+			flipByte(t, store, key, 100)
+
+			// Same size: only a hash finds it.
+			var c pipeline.RunResult
+			okJSON(t, store, &c, "run", "--verify-existing", "--spec", specC, "--stage", stage)
+			if !c.Promoted {
+				t.Fatalf("run C: %+v", c)
+			}
+			if v := lockstep(t, store, "verify", "--all", "--deep"); v.code != 0 {
+				t.Fatalf("verify after the repairing run: exit %d\n%s%s", v.code, v.stdout, v.stderr)
+			}
+
+			// Truncated: the size check of an ordinary run (here the rerun of
+			// A, whose fingerprint is published) finds it and puts it back.
+			editObject(t, store, key, func(b []byte) []byte { return b[:len(b)-10] })
+			if v := lockstep(t, store, "verify", "--all"); v.code != exitVerify || !strings.Contains(v.stdout, shared.SHA256) {
+				t.Fatalf("verify of a truncated blob: exit %d\n%s", v.code, v.stdout)
+			}
+			var again pipeline.RunResult
+			okJSON(t, store, &again, "run", "--spec", specA, "--stage", filepath.Join(dir, "stage2"))
+			if again.Release != a.Release || again.Status == "published" {
+				t.Fatalf("rerun of A: %+v", again)
+			}
+			if v := lockstep(t, store, "verify", "--all", "--deep"); v.code != 0 {
+				t.Fatalf("verify after the healing rerun: exit %d\n%s%s", v.code, v.stdout, v.stderr)
+			}
+
+			// verify --repair, from the staged copies.
+			flipByte(t, store, key, 200)
+			v := lockstep(t, store, "verify", "--all", "--repair", "--from", stage)
+			if v.code != 0 || !strings.Contains(v.stdout, "repaired 1 blobs") {
+				t.Fatalf("verify --repair: exit %d\n%s%s", v.code, v.stdout, v.stderr)
+			}
+			if v := lockstep(t, store, "verify", "--all", "--deep"); v.code != 0 {
+				t.Fatalf("verify after --repair: exit %d\n%s%s", v.code, v.stdout, v.stderr)
+			}
+			ok(t, store, "pull", "--bundle", "places", "--dest", filepath.Join(dir, "serve"))
+		})
+	}
+}
+
+// TestHostileChannelLog: objects an attacker or a bad disk leaves in a
+// channel's folder never brick it. Each gives a typed error or is skipped,
+// verify names it, and a new entry fixes what needs fixing.
+func TestHostileChannelLog(t *testing.T) {
+	for _, b := range cliBackends {
+		t.Run(b.name, func(t *testing.T) {
+			dir := t.TempDir()
+			stage := filepath.Join(dir, "stage")
+			store := b.url(t, dir)
+			specA := gcSpec(t, dir, "a", "zstd", "none")
+			specB := gcSpec(t, dir, "b", "lz4", "lz4")
+			var a, bb pipeline.RunResult
+			okJSON(t, store, &a, "run", "--spec", specA, "--stage", stage)
+			okJSON(t, store, &bb, "run", "--spec", specB, "--stage", stage)
+			prefix := "bundles/places/channels/production/"
+			serve := filepath.Join(dir, "serve")
+
+			// A non-canonical name and an entry far past a gap: skipped.
+			putObject(t, store, prefix+"+000000003.json", entryJSON(3, a.Release, ""))
+			putObject(t, store, prefix+"9999999999.json", entryJSON(9999999999, a.Release, ""))
+			if h := history(t, store); len(h) != 2 || h[1].Release != bb.Release {
+				t.Fatalf("history with stray names: %+v", h)
+			}
+			ok(t, store, "pull", "--bundle", "places", "--dest", serve)
+			assertCurrent(t, serve, bb.Release)
+			var e publish.Entry
+			okJSON(t, store, &e, "promote", "--bundle", "places", "--release", a.Release)
+			if e.Seq != 3 {
+				t.Fatalf("promote over stray names wrote #%d, want 3", e.Seq)
+			}
+			v := lockstep(t, store, "verify", "--all")
+			if v.code != exitVerify || !strings.Contains(v.stdout, "+000000003.json") || !strings.Contains(v.stdout, "9999999999.json") {
+				t.Fatalf("verify does not name the stray entries: exit %d\n%s", v.code, v.stdout)
+			}
+			deleteObject(t, store, prefix+"+000000003.json")
+			deleteObject(t, store, prefix+"9999999999.json")
+
+			// Garbage at the head: pull and verify say so (exit 5) with the
+			// fix, and a promote writes the next entry, which heals it.
+			putObject(t, store, prefix+"0000000004.json", []byte("{not json"))
+			r := lockstep(t, store, "pull", "--bundle", "places", "--dest", serve)
+			if r.code != exitVerify || !strings.Contains(r.stderr, "entry 4") || !strings.Contains(r.stderr, "lockstep promote") {
+				t.Fatalf("pull of a garbage head: exit %d: %s", r.code, r.stderr)
+			}
+			v = lockstep(t, store, "verify", "--all")
+			if v.code != exitVerify || !strings.Contains(v.stdout, "0000000004.json") {
+				t.Fatalf("verify of a garbage head: exit %d\n%s", v.code, v.stdout)
+			}
+			okJSON(t, store, &e, "promote", "--bundle", "places", "--release", bb.Release)
+			if e.Seq != 5 {
+				t.Fatalf("promote over a garbage head wrote #%d, want 5", e.Seq)
+			}
+			ok(t, store, "pull", "--bundle", "places", "--dest", serve)
+			assertCurrent(t, serve, bb.Release)
+			if h := history(t, store); len(h) != 4 {
+				t.Fatalf("history skips only the garbage entry: %d entries", len(h))
+			}
+
+			// A head naming a release that is not in the store: exit 5 everywhere.
+			putObject(t, store, prefix+"0000000006.json", entryJSON(6, "20200101T000000Z-deadbeef", ""))
+			r = lockstep(t, store, "pull", "--bundle", "places", "--dest", serve)
+			if r.code != exitVerify || !strings.Contains(r.stderr, "20200101T000000Z-deadbeef") {
+				t.Fatalf("pull of a head naming a missing release: exit %d: %s", r.code, r.stderr)
+			}
+			if v := lockstep(t, store, "verify", "--all"); v.code != exitVerify || !strings.Contains(v.stdout, "#6") {
+				t.Fatalf("verify of a head naming a missing release: exit %d\n%s", v.code, v.stdout)
+			}
+			assertCurrent(t, serve, bb.Release)
+		})
+	}
+}
+
+
+func entryJSON(seq int64, release, previous string) []byte {
+	return []byte(fmt.Sprintf(`{"seq": %d, "bundle": "places", "channel": "production", "release": %q, "manifest_sha256": "%s", "time": "2026-01-01T00:00:00Z", "who": "mallory", "action": "promote", "previous": %q}`,
+		seq, release, strings.Repeat("0", 64), previous))
+}
+
+// putObject writes an object as an attacker with write access would.
+func putObject(t *testing.T, store, key string, data []byte) {
+	t.Helper()
+	ctx := context.Background()
+	loc, err := publish.ParseLocation(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := loc.OpenBucket(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.WriteAll(ctx, key, data, nil); err != nil {
+		t.Fatal(err)
+	}
+}
