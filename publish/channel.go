@@ -265,8 +265,8 @@ type PromoteRequest struct {
 	Bundle, Channel, Release string
 	Action                   string // promote (default), rollback, republish, run
 	Reason                   string
-	ExpectHead               int64 // compare-and-swap: the seq the head must have; -1 for any
-	RetryOnConflict          bool  // re-read the head and try again when another writer wins
+	ExpectHead               int64         // compare-and-swap: the seq the head must have; -1 for any
+	RetryOnConflict          bool          // re-read the head and try again when another writer wins
 	LockWait                 time.Duration // how long to wait for gc's lease to go
 	Now                      func() time.Time
 }

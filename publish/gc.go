@@ -35,11 +35,11 @@ type GCReport struct {
 	BytesDeleted    int64    `json:"bytes_deleted"`
 	// Unreferenced blobs younger than Grace, kept for now: a publish in
 	// flight may be about to name them, or one that was killed left them.
-	BlobsYoung      int   `json:"blobs_young"`
-	BytesYoung      int64 `json:"bytes_young"`
-	StagingDeleted  int   `json:"staging_deleted"` // file:// .tmp files of killed writes
-	StagingBytes    int64 `json:"staging_bytes"`
-	LeasesDeleted   int   `json:"leases_deleted"` // expired leases of killed processes
+	BlobsYoung     int   `json:"blobs_young"`
+	BytesYoung     int64 `json:"bytes_young"`
+	StagingDeleted int   `json:"staging_deleted"` // file:// .tmp files of killed writes
+	StagingBytes   int64 `json:"staging_bytes"`
+	LeasesDeleted  int   `json:"leases_deleted"` // expired leases of killed processes
 }
 
 // GC deletes releases no channel needs and blobs no kept release uses, and

@@ -47,8 +47,8 @@ type PublishOptions struct {
 	// match is repaired from the staged copy.
 	VerifyExisting bool
 	LockWait       time.Duration // how long to wait for gc's lease to go
-	Logger   *slog.Logger
-	Progress func(asset string, done, total int64) // optional
+	Logger         *slog.Logger
+	Progress       func(asset string, done, total int64) // optional
 }
 
 // PublishResult says what Publish did.

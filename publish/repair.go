@@ -83,7 +83,7 @@ func RepairBlob(ctx context.Context, s *Store, a Asset, path string) error {
 
 // RepairReport says what Repair did.
 type RepairReport struct {
-	Repaired []string `json:"repaired"`           // sha256 of blobs put back
+	Repaired []string `json:"repaired"`          // sha256 of blobs put back
 	NoCopy   []string `json:"no_copy,omitempty"` // broken blobs with no good local copy
 }
 

@@ -180,7 +180,7 @@ func runRun(c *cli.Context, e *env) error {
 	res, err := pipeline.Run(e.ctx, bld, b, pipeline.RunOptions{
 		Publish: publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update,
 			VerifyExisting: c.Bool("verify-existing"), LockWait: c.Duration("lock-wait")},
-		Reason:  c.String("reason"), Logger: e.log,
+		Reason: c.String("reason"), Logger: e.log,
 	})
 	prog.finish()
 	if err != nil {

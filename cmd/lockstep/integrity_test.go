@@ -204,7 +204,6 @@ func TestHostileChannelLog(t *testing.T) {
 	}
 }
 
-
 func entryJSON(seq int64, release, previous string) []byte {
 	return []byte(fmt.Sprintf(`{"seq": %d, "bundle": "places", "channel": "production", "release": %q, "manifest_sha256": "%s", "time": "2026-01-01T00:00:00Z", "who": "mallory", "action": "promote", "previous": %q}`,
 		seq, release, strings.Repeat("0", 64), previous))
