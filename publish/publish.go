@@ -122,6 +122,11 @@ func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (*P
 	}
 	res := &PublishResult{Release: m.Release}
 	if err := uploadBlobs(ctx, s, st, st.Manifest.Assets, opts, res, log); err != nil {
+		if ctx.Err() != nil && res.BlobsUploaded > 0 {
+			// Uploads in flight were cancelled and leave nothing; finished
+			// ones stay, named by no release until a rerun reuses them.
+			return nil, fmt.Errorf("%w; %d blobs (%d bytes) uploaded before it stay in the store, named by no release: a rerun reuses them, or gc removes them after its --grace", err, res.BlobsUploaded, res.BytesUploaded)
+		}
 		return nil, err
 	}
 	data := st.Raw
@@ -236,13 +241,10 @@ func uploadBlobs(ctx context.Context, s *Store, st *Staged, assets []Asset, opts
 		}()
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
 	res.BytesUploaded, res.BytesSkipped = up.Load(), sk.Load()
 	res.BlobsUploaded, res.BlobsSkipped = int(upN.Load()), int(skN.Load())
 	res.BlobsRepaired = int(repaired.Load())
-	return nil
+	return firstErr
 }
 
 type uploadOutcome int

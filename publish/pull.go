@@ -97,6 +97,7 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 		return nil, err
 	}
 	defer unlock()
+	cleanDead(req.Dest, log)
 	relDir := filepath.Join(req.Dest, ReleasesDir, release)
 	res := &PullResult{Release: release, Seq: seq, Path: relDir}
 	if err := verifyDir(ctx, relDir, m); err == nil {
@@ -136,7 +137,12 @@ func download(ctx context.Context, s *Store, m *Manifest, raw []byte, dest strin
 	if err != nil {
 		return "", 0, err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, StagedManifest), raw, 0o644); err != nil {
+	if err := writeFileSync(filepath.Join(tmp, StagedManifest), raw); err != nil {
+		return "", 0, err
+	}
+	// Every file was fsynced as it was written; the folder's entries too,
+	// before the rename makes it a release.
+	if err := syncDir(tmp); err != nil {
 		return "", 0, err
 	}
 	final := filepath.Join(root, m.Release)
@@ -147,6 +153,23 @@ func download(ctx context.Context, s *Store, m *Manifest, raw []byte, dest strin
 		return "", 0, err
 	}
 	return final, total, syncDir(root)
+}
+
+// writeFileSync writes a new file and fsyncs it.
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func randHex(n int) string {
@@ -308,12 +331,24 @@ func swapCurrent(dest, release string) (string, error) {
 	return prev, syncDir(dest)
 }
 
-// staleAfter is when a leftover of a killed pull (.partial-* folders) is
-// removed: long after any live pull would have finished with it.
-const staleAfter = time.Hour
+// cleanDead removes what killed pulls left in dest: .partial-* download
+// folders and .current-* links never renamed into place. The caller holds
+// dest's lock, which every pull takes before it creates either, so none of
+// them belongs to a live pull.
+func cleanDead(dest string, log *slog.Logger) {
+	for _, pattern := range []string{filepath.Join(dest, ReleasesDir, ".partial-*"), filepath.Join(dest, ".current-*")} {
+		left, _ := filepath.Glob(pattern)
+		for _, p := range left {
+			if err := os.RemoveAll(p); err != nil {
+				log.Warn("cannot remove what a killed pull left", "path", p, "err", err)
+				continue
+			}
+			log.Info("removed what a killed pull left", "path", p)
+		}
+	}
+}
 
-// prune keeps the keep most recently served releases, never the current
-// one, and removes stale leftovers of killed pulls.
+// prune keeps the keep most recently served releases, never the current one.
 func prune(dest string, keep int, current string) []string {
 	root := filepath.Join(dest, ReleasesDir)
 	ents, err := os.ReadDir(root)
@@ -331,9 +366,6 @@ func prune(dest string, keep int, current string) []string {
 			continue
 		}
 		if e.Name()[0] == '.' {
-			if strings.HasPrefix(e.Name(), ".partial-") && time.Since(info.ModTime()) > staleAfter {
-				os.RemoveAll(filepath.Join(root, e.Name()))
-			}
 			continue
 		}
 		rels = append(rels, rel{e.Name(), info.ModTime()})

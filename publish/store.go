@@ -214,7 +214,7 @@ func (s *Store) create(ctx context.Context, key string, src io.ReadSeeker, w *wa
 		return err
 	}
 	if s.local != "" {
-		return createLocal(s.local, filepath.Join(s.local, filepath.FromSlash(key)), &checkedReader{r: src, want: w, key: key})
+		return createLocal(ctx, s.local, filepath.Join(s.local, filepath.FromSlash(key)), &checkedReader{r: src, want: w, key: key})
 	}
 	return retryTransient(ctx, func() error {
 		if _, err := src.Seek(0, io.SeekStart); err != nil {
@@ -282,13 +282,13 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 // reads, and a staged file that vanished under it would fail the listing.
 const localTmp = ".tmp"
 
-func createLocal(root, path string, r io.Reader) (err error) {
+func createLocal(ctx context.Context, root, path string, r io.Reader) (err error) {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirAllSync(dir); err != nil {
 		return err
 	}
 	tmpDir := filepath.Join(root, localTmp)
-	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
+	if err := mkdirAllSync(tmpDir); err != nil {
 		return err
 	}
 	var rnd [8]byte
@@ -299,7 +299,9 @@ func createLocal(root, path string, r io.Reader) (err error) {
 		return err
 	}
 	defer os.Remove(tmp)
-	if _, err := io.Copy(f, r); err != nil {
+	// Copy in chunks, stopping at a cancel (Ctrl-C) instead of finishing
+	// a large blob first.
+	if _, err := io.CopyBuffer(f, ctxReader{ctx, r}, make([]byte, copyBuffer)); err != nil {
 		f.Close()
 		return err
 	}
@@ -317,6 +319,43 @@ func createLocal(root, path string, r io.Reader) (err error) {
 		return err
 	}
 	return syncDir(dir)
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// mkdirAllSync is os.MkdirAll that also fsyncs the parent of every folder
+// it creates, so a new folder's entry survives a power cut like the files
+// in it.
+func mkdirAllSync(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	var made []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		made = append(made, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range made {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func syncDir(dir string) error {

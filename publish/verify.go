@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"time"
 
 	"gocloud.dev/gcerrors"
 )
@@ -48,6 +49,18 @@ type VerifyReport struct {
 	BadManifests    []string      `json:"bad_manifests,omitempty"`
 	BrokenChannels  []string      `json:"broken_channels,omitempty"`
 	LogProblems     []LogProblem  `json:"log_problems,omitempty"` // objects in channel folders that readers skip
+	Leftovers       *Leftovers    `json:"leftovers,omitempty"`    // with All over the whole store
+}
+
+// Leftovers are what killed or interrupted commands leave in a store. They
+// break nothing (no release names them), so verify reports them without
+// failing, and gc removes them once they are older than its --grace.
+type Leftovers struct {
+	Blobs        int   `json:"unreferenced_blobs"` // blobs no manifest names: uploads of a publish that never wrote its manifest
+	BlobBytes    int64 `json:"unreferenced_bytes"`
+	Staging      int   `json:"staging_files"` // file:// .tmp files of killed writes
+	StagingBytes int64 `json:"staging_bytes"`
+	StaleLeases  int   `json:"stale_leases"` // leases of processes that died
 }
 
 // Err returns ErrVerify describing the report's problems, or nil.
@@ -130,6 +143,17 @@ func Verify(ctx context.Context, s *Store, req VerifyRequest) (*VerifyReport, er
 	}
 	for r := range broken {
 		rep.BrokenReleases = append(rep.BrokenReleases, r)
+	}
+	if req.All && req.Bundle == "" {
+		used := map[string]bool{}
+		for sha := range assets {
+			used[sha] = true
+		}
+		left, err := leftovers(ctx, s, used)
+		if err != nil {
+			return nil, err
+		}
+		rep.Leftovers = left
 	}
 	sort.Strings(rep.BrokenReleases)
 	rep.OK = len(rep.Blobs) == 0 && len(rep.BadManifests) == 0 && len(rep.BrokenChannels) == 0 && len(rep.LogProblems) == 0
@@ -220,4 +244,32 @@ func verifyChannels(ctx context.Context, s *Store, bundle string, rep *VerifyRep
 		}
 	}
 	return nil
+}
+
+// leftovers counts the store's unreferenced blobs, staging files and stale
+// leases, given the blobs that readable manifests name.
+func leftovers(ctx context.Context, s *Store, used map[string]bool) (*Leftovers, error) {
+	l := &Leftovers{}
+	unused, err := unusedBlobs(ctx, s, used)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range unused {
+		l.Blobs++
+		l.BlobBytes += b.size
+	}
+	for _, f := range s.staging(time.Now()) {
+		l.Staging++
+		l.StagingBytes += f.size
+	}
+	leases, err := s.leases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range leases {
+		if !r.live() {
+			l.StaleLeases++
+		}
+	}
+	return l, nil
 }

@@ -152,6 +152,10 @@ func runVerify(c *cli.Context, e *env) error {
 		for _, p := range rep.LogProblems {
 			w.line("  channel log: %s: %s", p.Key, p.Problem)
 		}
+		if l := rep.Leftovers; l != nil && (l.Blobs > 0 || l.Staging > 0 || l.StaleLeases > 0) {
+			w.line("leftovers of killed or interrupted commands (harmless; gc removes them after --grace): %d unreferenced blobs (%s), %d staging files (%s), %d stale leases",
+				l.Blobs, bytesText(l.BlobBytes), l.Staging, bytesText(l.StagingBytes), l.StaleLeases)
+		}
 		if rep.OK {
 			w.line("ok")
 		}
@@ -177,6 +181,12 @@ func runGC(c *cli.Context, e *env) error {
 		w.line("%s %d releases and %d blobs (%s); kept %d releases, %d blobs", verb, len(rep.ReleasesDeleted), rep.BlobsDeleted, bytesText(rep.BytesDeleted), rep.ReleasesKept, rep.BlobsKept)
 		for _, r := range rep.ReleasesDeleted {
 			w.line("  %s", r)
+		}
+		if rep.StagingDeleted > 0 || rep.LeasesDeleted > 0 {
+			w.line("%s %d staging files of killed writes (%s) and %d stale leases", verb, rep.StagingDeleted, bytesText(rep.StagingBytes), rep.LeasesDeleted)
+		}
+		if rep.BlobsYoung > 0 {
+			w.line("kept %d unreferenced blobs (%s) younger than --grace: a publish in flight may need them", rep.BlobsYoung, bytesText(rep.BytesYoung))
 		}
 	})
 }

@@ -226,3 +226,77 @@ func putObject(t *testing.T, store, key string, data []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestLeftovers: a publish killed after its uploads and before its manifest,
+// and a pull killed mid-download, leave nothing unreported: verify and
+// `gc --dry-run` count the unreferenced blobs and the dead process's lease,
+// gc removes them, and the next pull removes the dead pull's folder.
+func TestLeftovers(t *testing.T) {
+	for _, b := range cliBackends {
+		t.Run(b.name, func(t *testing.T) {
+			dir := t.TempDir()
+			stage := filepath.Join(dir, "stage")
+			specA := gcSpec(t, dir, "a", "zstd", "none")
+			specB := gcSpec(t, dir, "b", "lz4", "lz4")
+			twin := b.url(t, filepath.Join(dir, "twin"))
+			ok(t, twin, "run", "--spec", specA, "--stage", stage)
+			probe := lockstepEnv(t, twin, []string{"LOCKSTEP_CRASH_AT_OP=1000000"}, "publish", "--spec", specB, "--stage", stage)
+			m := opsLine.FindStringSubmatch(probe.stderr)
+			if probe.code != 0 || m == nil {
+				t.Fatalf("probe: exit %d: %s", probe.code, probe.stderr)
+			}
+			ops, _ := strconv.Atoi(m[1])
+
+			store := b.url(t, filepath.Join(dir, "store"))
+			var a pipeline.RunResult
+			okJSON(t, store, &a, "run", "--spec", specA, "--stage", stage)
+			// The last three operations: the manifest, the build record, the lease's release.
+			r := lockstepEnv(t, store, []string{fmt.Sprintf("LOCKSTEP_CRASH_AT_OP=%d", ops-2)}, "publish", "--spec", specB, "--stage", stage)
+			if r.code != -1 {
+				t.Fatalf("publish was not killed: exit %d: %s", r.code, r.stderr)
+			}
+			var rep publish.VerifyReport
+			okJSON(t, store, &rep, "verify", "--all")
+			if l := rep.Leftovers; l == nil || l.Blobs != 2 || l.BlobBytes == 0 || l.StaleLeases != 1 {
+				t.Fatalf("verify after a killed publish: leftovers %+v", rep.Leftovers)
+			}
+			var dry publish.GCReport
+			okJSON(t, store, &dry, "gc", "--dry-run", "--grace", "0")
+			if dry.BlobsDeleted != 2 || dry.LeasesDeleted != 1 || len(dry.ReleasesDeleted) != 0 {
+				t.Fatalf("gc --dry-run: %+v", dry)
+			}
+			var young publish.GCReport
+			okJSON(t, store, &young, "gc", "--dry-run")
+			if young.BlobsDeleted != 0 || young.BlobsYoung != 2 {
+				t.Fatalf("gc --dry-run within the grace: %+v", young)
+			}
+			var gc publish.GCReport
+			okJSON(t, store, &gc, "gc", "--grace", "0")
+			if gc.BlobsDeleted != 2 || gc.LeasesDeleted != 1 {
+				t.Fatalf("gc: %+v", gc)
+			}
+			okJSON(t, store, &rep, "verify", "--all")
+			if l := rep.Leftovers; l == nil || l.Blobs != 0 || l.StaleLeases != 0 {
+				t.Fatalf("verify after gc: leftovers %+v", rep.Leftovers)
+			}
+
+			// A pull killed before its last blob read leaves a partial folder;
+			// the next pull removes it.
+			serve := filepath.Join(dir, "serve")
+			r = lockstepEnv(t, store, []string{"LOCKSTEP_CRASH_AT_OP=4"}, "pull", "--bundle", "places", "--dest", serve)
+			if r.code != -1 {
+				t.Fatalf("pull was not killed: exit %d: %s", r.code, r.stderr)
+			}
+			if left, _ := filepath.Glob(filepath.Join(serve, "releases", ".partial-*")); len(left) != 1 {
+				t.Fatalf("the killed pull left %v, want one partial folder", left)
+			}
+			ok(t, store, "pull", "--bundle", "places", "--dest", serve)
+			assertCurrent(t, serve, a.Release)
+			left, _ := filepath.Glob(filepath.Join(serve, "releases", ".partial-*"))
+			links, _ := filepath.Glob(filepath.Join(serve, ".current-*"))
+			if len(left)+len(links) != 0 {
+				t.Fatalf("after a good pull, leftovers remain: %v %v", left, links)
+			}
+		})
+	}
+}
