@@ -101,7 +101,7 @@ func GC(ctx context.Context, s *Store, opts GCOptions) (*GCReport, error) {
 // gcLeftovers removes expired leases and, on a file:// store, staging files
 // older than cutoff: the bytes of writes whose process was killed.
 func gcLeftovers(ctx context.Context, s *Store, cutoff time.Time, dry bool, rep *GCReport) error {
-	leases, err := s.leases(ctx)
+	leases, err := s.leases(ctx, false)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 // A writer that relies on objects already in the store (publish reusing a
 // blob, a channel move naming a release, run doing both, repair) holds a
 // shared lease; gc, the only command that deletes, holds an exclusive one.
-// A lease is an object locks/<random>.json. To take one, a process creates
+// A lease is an object locks/<kind>-<random>.json. To take one, a process creates
 // its object and then lists locks/: if it sees a live lease that conflicts
 // (any other lease, for an exclusive one; an exclusive one, for a shared
 // one), it deletes its own and tries again later. Of two conflicting
@@ -118,7 +118,8 @@ func (l *Lease) try(ctx context.Context) (*lockRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	others, err := l.s.leases(ctx)
+	// A shared lease conflicts only with exclusive ones: it reads only those.
+	others, err := l.s.leases(ctx, l.kind == LeaseShared)
 	if err != nil {
 		_ = l.s.delete(ctx, key)
 		return nil, err
@@ -143,7 +144,7 @@ func (l *Lease) write(ctx context.Context) (string, error) {
 	rec := l.rec
 	rec.Expires = time.Now().Add(LeaseTTL).UTC()
 	data, _ := json.Marshal(rec)
-	key := lockPrefix + randHex(12) + ".json"
+	key := lockPrefix + l.kind + "-" + randHex(12) + ".json"
 	if err := l.s.createBytes(ctx, key, data); err != nil {
 		return "", fmt.Errorf("take a %s lease: %w", l.kind, err)
 	}
@@ -211,16 +212,18 @@ func (r *lockRecord) live() bool {
 	return true
 }
 
-// leases reads every lease object. One that does not parse was not written
-// by lockstep (a lease object appears whole or not at all) and is ignored.
-func (s *Store) leases(ctx context.Context) (map[string]*lockRecord, error) {
+// leases reads the lease objects, named <kind>-<random>.json; with
+// exclusiveOnly, only the exclusive ones. One that does not parse was not
+// written by lockstep (a lease object appears whole or not at all) and is
+// ignored.
+func (s *Store) leases(ctx context.Context, exclusiveOnly bool) (map[string]*lockRecord, error) {
 	names, err := s.list(ctx, lockPrefix)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]*lockRecord{}
 	for _, n := range names {
-		if !strings.HasSuffix(n, ".json") {
+		if !strings.HasSuffix(n, ".json") || exclusiveOnly && !strings.HasPrefix(n, LeaseExclusive+"-") {
 			continue
 		}
 		key := lockPrefix + n

@@ -262,7 +262,7 @@ func leftovers(ctx context.Context, s *Store, used map[string]bool) (*Leftovers,
 		l.Staging++
 		l.StagingBytes += f.size
 	}
-	leases, err := s.leases(ctx)
+	leases, err := s.leases(ctx, false)
 	if err != nil {
 		return nil, err
 	}
