@@ -34,6 +34,10 @@ type Builder struct {
 	// Memory is the build's budget for sorting, shared by every sorting
 	// asset (--memory); 0 takes the bundle's `memory:`, else the default.
 	Memory int64
+	// VerifyExisting re-hashes the blobs of a release whose fingerprint is
+	// already published before calling the build unchanged
+	// (--verify-existing); without it their sizes are checked.
+	VerifyExisting bool
 }
 
 // MinMemory is the least memory a sorting asset gets, however many share
@@ -111,6 +115,23 @@ func (b *Builder) now() time.Time {
 // release with the same fingerprint, writes every asset and seals them with
 // a manifest in a staging folder. Nothing is written to the store.
 func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, error) {
+	// The head this build starts from, read before the inputs are listed: a
+	// run promotes only while it is still the head (see Run), so a build
+	// that lists older inputs can never take a newer head for its parent.
+	var parentSeq int64
+	var parent string
+	if b.Store != nil {
+		seqs, err := b.Store.Seqs(ctx, bundle.Name, bundle.Channel)
+		if err != nil {
+			return nil, err
+		}
+		if n := len(seqs); n > 0 {
+			parentSeq = seqs[n-1]
+			if head, err := b.Store.ReadEntry(ctx, bundle.Name, bundle.Channel, parentSeq); err == nil {
+				parent = head.Release
+			}
+		}
+	}
 	srcs, err := b.resolve(ctx, bundle)
 	if err != nil {
 		return nil, err
@@ -130,7 +151,11 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 			// then build again, and publish puts the blobs back.
 			m, _, err := b.Store.ReadManifest(ctx, bundle.Name, rel)
 			if err == nil {
-				err = b.Store.CheckComplete(ctx, m)
+				if b.VerifyExisting {
+					err = b.Store.CheckHashes(ctx, m)
+				} else {
+					err = b.Store.CheckComplete(ctx, m)
+				}
 			}
 			if err == nil {
 				res.Release, res.Unchanged = rel, true
@@ -155,20 +180,7 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 	if bundle.Requires != nil && bundle.Requires.Server != "" {
 		m.Requires = &publish.Requires{Server: bundle.Requires.Server}
 	}
-	if b.Store != nil {
-		// The head this build starts from: run promotes only while it is
-		// still the head, so a replayed trigger never moves a channel back.
-		seqs, err := b.Store.Seqs(ctx, bundle.Name, bundle.Channel)
-		if err != nil {
-			return nil, err
-		}
-		if n := len(seqs); n > 0 {
-			m.ParentSeq = seqs[n-1]
-			if head, err := b.Store.ReadEntry(ctx, bundle.Name, bundle.Channel, seqs[n-1]); err == nil {
-				m.Parent = head.Release
-			}
-		}
-	}
+	m.Parent, m.ParentSeq = parent, parentSeq
 	stage := filepath.Join(b.StageDir, bundle.Name)
 	if err := os.MkdirAll(stage, 0o755); err != nil {
 		return nil, err

@@ -12,7 +12,8 @@ import (
 type RunResult struct {
 	Bundle        string `json:"bundle"`
 	Release       string `json:"release"`
-	Status        string `json:"status"` // "published", "unchanged" or "superseded" (the channel moved since the build started; nothing promoted)
+	Status        string `json:"status"`    // "published", "unchanged" or "superseded" (the channel moved since the build started; nothing promoted)
+	Published     bool   `json:"published"` // this run published a new release (whatever Status says)
 	Channel       string `json:"channel"`
 	Promoted      bool   `json:"promoted"`
 	Seq           int64  `json:"seq,omitempty"`
@@ -38,7 +39,7 @@ type RunOptions struct {
 // still the parent only if an earlier run died between publish and promote,
 // and the rerun then finishes the job (invariant 6). `promote`, `rollback`
 // and `republish` are the only ways back.
-func Run(ctx context.Context, b *Builder, bundle *Bundle, opts RunOptions) (*RunResult, error) {
+func Run(ctx context.Context, b *Builder, bundle *Bundle, opts RunOptions) (_ *RunResult, err error) {
 	// One shared lease from the fingerprint lookup to the channel entry: gc
 	// cannot delete the release an unchanged run is about to promote, nor a
 	// blob a publish reuses.
@@ -47,6 +48,7 @@ func Run(ctx context.Context, b *Builder, bundle *Bundle, opts RunOptions) (*Run
 		return nil, err
 	}
 	defer lease.Release()
+	defer func() { err = publish.LeaseErr(ctx, err) }()
 	built, err := b.Build(ctx, bundle)
 	if err != nil {
 		return nil, err
@@ -71,7 +73,7 @@ func Run(ctx context.Context, b *Builder, bundle *Bundle, opts RunOptions) (*Run
 				return nil, err
 			}
 		} else {
-			res.Status = "published"
+			res.Status, res.Published = "published", true
 		}
 	}
 	seqs, err := b.Store.Seqs(ctx, bundle.Name, bundle.Channel)

@@ -235,9 +235,11 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 		for _, n := range assetNames(name, b.configs[name]) {
 			planned = append(planned, publish.Asset{Name: n, File: n + f.Info().Ext})
 		}
-	}
-	if err := publish.CheckAssetNames(planned); err != nil {
-		return bad(at("assets"), "%v", err)
+		// Checked as each asset is added, so the error points at the one
+		// that makes the clash.
+		if err := publish.CheckAssetNames(planned); err != nil {
+			return bad(at("assets", name), "%v", err)
+		}
 	}
 	return nil
 }

@@ -31,6 +31,9 @@ type Entry struct {
 
 const seqWidth = 10
 
+// maxSeq is the highest sequence number an entry name can hold.
+const maxSeq = 9_999_999_999
+
 func entryKey(bundle, ch string, seq int64) string {
 	return fmt.Sprintf("%s%0*d.json", channelPrefix(bundle, ch), seqWidth, seq)
 }
@@ -80,8 +83,9 @@ type LogProblem struct {
 // Log is what the channel's folder holds: the entries of the log, in order,
 // and what was skipped.
 type Log struct {
-	Seqs     []int64 // contiguous, from the lowest canonical entry name
+	Seqs     []int64 // contiguous, from 1
 	Problems []LogProblem
+	past     []int64 // canonical entry names after the gap, ignored
 }
 
 // ErrCorruptHead is ErrVerify for a head entry that cannot be read.
@@ -100,11 +104,14 @@ func (s *Store) readLog(ctx context.Context, bundle, ch string) (*Log, error) {
 		return nil, err
 	}
 	prefix := channelPrefix(bundle, ch)
-	names, err := s.list(ctx, prefix)
+	names, dirs, err := s.listNames(ctx, prefix)
 	if err != nil {
 		return nil, err
 	}
 	l := &Log{}
+	for _, d := range dirs {
+		l.Problems = append(l.Problems, LogProblem{prefix + d + "/", "a folder, not an entry; ignored"})
+	}
 	var seqs []int64
 	for _, n := range names {
 		seq, ok := parseEntryName(n)
@@ -116,10 +123,11 @@ func (s *Store) readLog(ctx context.Context, bundle, ch string) (*Log, error) {
 	}
 	slices.Sort(seqs)
 	for i, seq := range seqs {
-		if i > 0 && seq != seqs[i-1]+1 {
+		if seq != int64(i)+1 {
 			for _, past := range seqs[i:] {
-				l.Problems = append(l.Problems, LogProblem{entryKey(bundle, ch, past), fmt.Sprintf("after a gap (the log ends at %d); ignored", seqs[i-1])})
+				l.Problems = append(l.Problems, LogProblem{entryKey(bundle, ch, past), fmt.Sprintf("after a gap (the log ends at %d); ignored", i)})
 			}
+			l.past = seqs[i:]
 			break
 		}
 		l.Seqs = append(l.Seqs, seq)
@@ -180,7 +188,7 @@ func (s *Store) Head(ctx context.Context, bundle, ch string) (*Entry, error) {
 
 func (s *Store) readHead(ctx context.Context, bundle, ch string, seq int64) (*Entry, error) {
 	e, err := s.ReadEntry(ctx, bundle, ch, seq)
-	if errors.Is(err, ErrVerify) {
+	if errors.Is(err, ErrVerify) || errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s/%s entry %d: %v; point the channel at a release again to write a good entry %d: lockstep promote --bundle %s --channel %s --release RELEASE (see lockstep ls)",
 			ErrCorruptHead, bundle, ch, seq, err, seq+1, bundle, ch)
 	}
@@ -203,7 +211,7 @@ func (s *Store) history(ctx context.Context, bundle, ch string) ([]*Entry, []Log
 	out := make([]*Entry, 0, len(l.Seqs))
 	for _, seq := range l.Seqs {
 		e, err := s.ReadEntry(ctx, bundle, ch, seq)
-		if errors.Is(err, ErrVerify) {
+		if errors.Is(err, ErrVerify) || errors.Is(err, ErrNotFound) {
 			l.Problems = append(l.Problems, LogProblem{entryKey(bundle, ch, seq), err.Error()})
 			continue
 		}
@@ -243,6 +251,20 @@ func (s *Store) CheckComplete(ctx context.Context, m *Manifest) error {
 	return nil
 }
 
+// CheckHashes is CheckComplete by content: it re-hashes every blob.
+func (s *Store) CheckHashes(ctx context.Context, m *Manifest) error {
+	var bad []string
+	for _, a := range m.Assets {
+		if problem, detail := checkBlob(ctx, s, a, VerifyRequest{}); problem != "" {
+			bad = append(bad, fmt.Sprintf("%s (sha256 %s: %s %s)", a.Name, a.SHA256, problem, detail))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: release %s has missing or corrupt blobs: %s", ErrVerify, m.Release, strings.Join(bad, ", "))
+	}
+	return ctx.Err()
+}
+
 // blobSize is the size of a stored blob; a missing one is gocloud's NotFound.
 func (s *Store) blobSize(ctx context.Context, sha string) (int64, error) {
 	key := blobKey(sha)
@@ -275,7 +297,7 @@ type PromoteRequest struct {
 // release is complete, then appends an entry to the channel's log. If
 // another writer appends first, it returns ErrConflict, or with
 // RetryOnConflict tries again on the new head.
-func Promote(ctx context.Context, s *Store, req PromoteRequest) (*Entry, error) {
+func Promote(ctx context.Context, s *Store, req PromoteRequest) (_ *Entry, err error) {
 	if err := CheckName("channel", req.Channel); err != nil {
 		return nil, err
 	}
@@ -286,6 +308,7 @@ func Promote(ctx context.Context, s *Store, req PromoteRequest) (*Entry, error) 
 		return nil, err
 	}
 	defer lease.Release()
+	defer func() { err = LeaseErr(ctx, err) }()
 	m, digest, err := s.ReadManifest(ctx, req.Bundle, req.Release)
 	if err != nil {
 		return nil, err
@@ -303,10 +326,11 @@ func Promote(ctx context.Context, s *Store, req PromoteRequest) (*Entry, error) 
 	}
 	delay := 5 * time.Millisecond
 	for {
-		seqs, err := s.Seqs(ctx, req.Bundle, req.Channel)
+		chLog, err := s.readLog(ctx, req.Bundle, req.Channel)
 		if err != nil {
 			return nil, err
 		}
+		seqs := chLog.Seqs
 		e := &Entry{
 			Seq: 1, Bundle: req.Bundle, Channel: req.Channel, Release: req.Release,
 			ManifestSHA256: digest, Time: now().UTC(), Who: who(), Action: action, Reason: req.Reason,
@@ -321,6 +345,16 @@ func Promote(ctx context.Context, s *Store, req PromoteRequest) (*Entry, error) 
 			case !errors.Is(err, ErrCorruptHead):
 				return nil, err
 			}
+		}
+		if e.Seq > maxSeq {
+			return nil, fmt.Errorf("%w: channel %s has %d entries, the most a log holds; start a new channel", ErrVerify, req.Channel, maxSeq)
+		}
+		if slices.Contains(chLog.past, e.Seq+1) {
+			// Entry N would join the log to objects past the gap, which
+			// lockstep did not write in this order: refuse rather than
+			// make them the head.
+			return nil, fmt.Errorf("%w: channel %s: %s is past a gap in the log, and writing entry %d would make it part of the log; remove the objects verify lists for this channel, then try again",
+				ErrVerify, req.Channel, entryKey(req.Bundle, req.Channel, e.Seq+1), e.Seq)
 		}
 		if req.ExpectHead >= 0 && e.Seq-1 != req.ExpectHead {
 			return nil, fmt.Errorf("%w: channel %s is at %d, not %d; look at `lockstep history` and try again", ErrConflict, req.Channel, e.Seq-1, req.ExpectHead)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -50,12 +51,13 @@ type GCReport struct {
 // It holds the store's exclusive lease throughout, so no publish, channel
 // move or repair runs while it decides and deletes (invariant 11, see
 // lock.go); a dry run holds it too, so its report is what a real run would do.
-func GC(ctx context.Context, s *Store, opts GCOptions) (*GCReport, error) {
+func GC(ctx context.Context, s *Store, opts GCOptions) (_ *GCReport, err error) {
 	ctx, lease, err := s.Lock(ctx, LeaseExclusive, "gc", opts.LockWait)
 	if err != nil {
 		return nil, err
 	}
 	defer lease.Release()
+	defer func() { err = LeaseErr(ctx, err) }()
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
@@ -109,6 +111,18 @@ func gcLeftovers(ctx context.Context, s *Store, cutoff time.Time, dry bool, rep 
 		if r.live() {
 			continue
 		}
+		rep.LeasesDeleted++
+		if !dry {
+			if err := s.delete(ctx, key); err != nil {
+				return err
+			}
+		}
+	}
+	repairs, err := s.staleRepairs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, key := range repairs {
 		rep.LeasesDeleted++
 		if !dry {
 			if err := s.delete(ctx, key); err != nil {
@@ -188,7 +202,20 @@ func gcBundle(ctx context.Context, s *Store, bundle string, opts GCOptions, cuto
 	all := make([]rel, 0, len(rels))
 	for _, id := range rels {
 		m, _, err := s.ReadManifest(ctx, bundle, id)
-		if err != nil && !errors.Is(err, ErrVerify) {
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case errors.Is(err, ErrVerify):
+			// Kept for a person to look at, and so is every blob it may
+			// name: any 64-hex-digit string in its bytes.
+			if data, rerr := s.read(ctx, manifestKey(bundle, id), MaxManifestBytes); rerr == nil {
+				for _, sha := range anySHA.FindAll(data, -1) {
+					used[string(sha)] = true
+				}
+			} else if !errors.Is(rerr, ErrVerify) && !errors.Is(rerr, ErrNotFound) {
+				return rerr
+			}
+		case err != nil:
 			return err
 		}
 		all = append(all, rel{m, err})
@@ -227,6 +254,8 @@ func gcBundle(ctx context.Context, s *Store, bundle string, opts GCOptions, cuto
 	}
 	return nil
 }
+
+var anySHA = regexp.MustCompile(`[0-9a-f]{64}`)
 
 type blobInfo struct {
 	sha  string

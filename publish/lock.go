@@ -51,8 +51,9 @@ type lockRecord struct {
 	Op      string    `json:"op"`
 	Who     string    `json:"who"`
 	Host    string    `json:"host"`
+	Node    string    `json:"node"` // boot id and pid namespace: where PID means something
 	PID     int       `json:"pid"`
-	Expires time.Time `json:"expires"`
+	Expires time.Time `json:"expires"` // by the holder's clock
 }
 
 // Lease is a lease held on a store.
@@ -60,8 +61,7 @@ type Lease struct {
 	s      *Store
 	kind   string
 	rec    lockRecord
-	mu     sync.Mutex
-	key    string
+	key    string // set before the refresher starts, then only read
 	stop   chan struct{}
 	done   chan struct{}
 	cancel context.CancelCauseFunc
@@ -83,7 +83,7 @@ func (s *Store) Lock(ctx context.Context, kind, op string, wait time.Duration) (
 		return ctx, &Lease{}, nil // already held: the nested Release is a no-op
 	}
 	host, _ := os.Hostname()
-	l := &Lease{s: s, kind: kind, rec: lockRecord{Kind: kind, Op: op, Who: who(), Host: host, PID: os.Getpid()},
+	l := &Lease{s: s, kind: kind, rec: lockRecord{Kind: kind, Op: op, Who: who(), Host: host, Node: thisNode(), PID: os.Getpid()},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	deadline := time.Now().Add(wait)
 	delay := 50 * time.Millisecond
@@ -133,24 +133,31 @@ func (l *Lease) try(ctx context.Context) (*lockRecord, error) {
 			return r, nil
 		}
 	}
-	l.mu.Lock()
 	l.key = key
-	l.mu.Unlock()
 	return nil, nil
 }
 
 // write creates a new lease object good for LeaseTTL.
 func (l *Lease) write(ctx context.Context) (string, error) {
-	rec := l.rec
-	rec.Expires = time.Now().Add(LeaseTTL).UTC()
-	data, _ := json.Marshal(rec)
 	key := lockPrefix + l.kind + "-" + randHex(12) + ".json"
-	if err := l.s.createBytes(ctx, key, data); err != nil {
+	if err := l.s.createBytes(ctx, key, l.record()); err != nil {
 		return "", fmt.Errorf("take a %s lease: %w", l.kind, err)
 	}
 	return key, nil
 }
 
+func (l *Lease) record() []byte {
+	rec := l.rec
+	rec.Expires = time.Now().Add(LeaseTTL).UTC()
+	data, _ := json.Marshal(rec)
+	return data
+}
+
+// refresh rewrites the lease object in place every LeaseTTL/4. In place,
+// not as a new object: a reader that listed the old name and then found it
+// gone would take the lease for released. If a rewrite does not land in
+// time, the holder's work is cancelled before others may see the lease as
+// expired.
 func (l *Lease) refresh(ctx context.Context) {
 	defer close(l.done)
 	valid := time.Now().Add(LeaseTTL)
@@ -164,19 +171,15 @@ func (l *Lease) refresh(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		key, err := l.write(ctx)
+		wctx, cancel := context.WithDeadline(ctx, valid.Add(-LeaseTTL/4))
+		err := l.s.overwrite(wctx, l.key, l.record())
+		cancel()
 		if err == nil {
-			l.mu.Lock()
-			old := l.key
-			l.key = key
-			l.mu.Unlock()
-			_ = l.s.delete(ctx, old)
 			valid = time.Now().Add(LeaseTTL)
 			continue
 		}
-		// Stop well before others may take the lease as expired.
-		if time.Until(valid) < LeaseTTL/4 {
-			l.cancel(fmt.Errorf("%w: cannot refresh the store lease: %v", ErrLocked, err))
+		if time.Until(valid) <= LeaseTTL/4 {
+			l.cancel(fmt.Errorf("%w: the store lease could not be refreshed (%v); nothing more was written, rerun the command", ErrLocked, err))
 			return
 		}
 	}
@@ -190,27 +193,41 @@ func (l *Lease) Release() {
 	close(l.stop)
 	<-l.done
 	l.cancel(nil)
-	l.mu.Lock()
 	key := l.key
-	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_ = l.s.delete(ctx, key)
 }
 
-// live says whether a lease still counts: not expired, and not naming a
-// process of this host that has gone.
+// live says whether a lease still counts: not expired, with LeaseTTL of
+// slack for clocks that disagree, and not naming a process that is gone
+// on this very machine and PID namespace.
 func (r *lockRecord) live() bool {
-	if time.Now().After(r.Expires) {
+	if time.Now().After(r.Expires.Add(LeaseTTL)) {
 		return false
 	}
-	if host, _ := os.Hostname(); r.Host == host && r.PID > 0 {
+	if r.Node != "" && r.Node == thisNode() && r.PID > 0 {
 		if err := syscall.Kill(r.PID, 0); errors.Is(err, syscall.ESRCH) {
 			return false
 		}
 	}
 	return true
 }
+
+// thisNode names the kernel boot and PID namespace this process runs in, so
+// that a PID in a lease is checked only where it means the same process:
+// containers sharing a host name have PID spaces of their own.
+var thisNode = sync.OnceValue(func() string {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	ns, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(boot)) + "/" + ns
+})
 
 // leases reads the lease objects, named <kind>-<random>.json; with
 // exclusiveOnly, only the exclusive ones. One that does not parse was not
@@ -251,6 +268,17 @@ func (s *Store) delete(ctx context.Context, key string) error {
 	err := retryTransient(ctx, func() error { return s.bucket.Delete(ctx, key) })
 	if isNotFound(err) {
 		return nil
+	}
+	return err
+}
+
+// LeaseErr turns an error caused by losing ctx's lease into that loss
+// (ErrLocked, exit 4) instead of a plain cancellation.
+func LeaseErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, ErrLocked) {
+			return cause
+		}
 	}
 	return err
 }

@@ -92,7 +92,7 @@ func (s *Store) LookupBuild(ctx context.Context, bundle, fingerprint string) (st
 // build record, each create-if-absent (invariant 2). Blobs already in the
 // store are not uploaded again. If the fingerprint was published before,
 // nothing is written and the result names the existing release.
-func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (*PublishResult, error) {
+func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (_ *PublishResult, err error) {
 	m := st.Manifest
 	log := opts.Logger
 	if log == nil {
@@ -108,7 +108,8 @@ func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (*P
 		return nil, err
 	}
 	defer lease.Release()
-	if rel, err := s.LookupBuild(ctx, m.Bundle, m.Fingerprint); err == nil {
+	defer func() { err = LeaseErr(ctx, err) }()
+	if rel, err := s.LookupBuild(ctx, m.Bundle, m.Fingerprint); err == nil && !s.recordStale(ctx, m, rel, log) {
 		// Published before. Its blobs are the staged ones (builds are
 		// deterministic): put back any that went missing or bad, so a rerun
 		// heals the store instead of saying "unchanged" over a broken release.
@@ -117,16 +118,18 @@ func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (*P
 			return nil, err
 		}
 		return res, nil
-	} else if !errors.Is(err, ErrNotFound) {
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
 	res := &PublishResult{Release: m.Release}
-	if err := uploadBlobs(ctx, s, st, st.Manifest.Assets, opts, res, log); err != nil {
-		if ctx.Err() != nil && res.BlobsUploaded > 0 {
-			// Uploads in flight were cancelled and leave nothing; finished
-			// ones stay, named by no release until a rerun reuses them.
-			return nil, fmt.Errorf("%w; %d blobs (%d bytes) uploaded before it stay in the store, named by no release: a rerun reuses them, or gc removes them after its --grace", err, res.BlobsUploaded, res.BytesUploaded)
+	defer func() {
+		// Interrupted: uploads in flight were cancelled and leave nothing;
+		// finished ones stay, named by no release until a rerun reuses them.
+		if err != nil && ctx.Err() != nil && res.BlobsUploaded > 0 {
+			err = fmt.Errorf("%w; %d blobs (%d bytes) uploaded before it stay in the store, named by no release: a rerun reuses them, or gc removes them after its --grace", err, res.BlobsUploaded, res.BytesUploaded)
 		}
+	}()
+	if err := uploadBlobs(ctx, s, st, st.Manifest.Assets, opts, res, log); err != nil {
 		return nil, err
 	}
 	data := st.Raw
@@ -167,6 +170,17 @@ func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (*P
 	return res, nil
 }
 
+// recordStale reports whether the build record of m's fingerprint names a
+// release whose manifest is gone (a gc or a person removed it), and if so
+// removes the record so that this publish can take its place.
+func (s *Store) recordStale(ctx context.Context, m *Manifest, rel string, log *slog.Logger) bool {
+	if _, _, err := s.ReadManifest(ctx, m.Bundle, rel); !errors.Is(err, ErrNotFound) {
+		return false
+	}
+	log.Warn("the build record names a release that is gone; publishing this build in its place", "fingerprint", m.Fingerprint, "release", rel)
+	return s.delete(ctx, buildKey(m.Bundle, m.Fingerprint)) == nil
+}
+
 // healRelease re-uploads or repairs the blobs of an already published
 // release that the staged release also has.
 func healRelease(ctx context.Context, s *Store, st *Staged, rel string, opts PublishOptions, res *PublishResult, log *slog.Logger) error {
@@ -179,10 +193,17 @@ func healRelease(ctx context.Context, s *Store, st *Staged, rel string, opts Pub
 		staged[a.SHA256] = a
 	}
 	var assets []Asset
+	var others []Asset
 	for _, a := range old.Assets {
 		if sa, ok := staged[a.SHA256]; ok {
 			assets = append(assets, sa)
+		} else {
+			others = append(others, a)
 		}
+	}
+	// Blobs this build did not reproduce can only be checked.
+	if err := s.CheckComplete(ctx, &Manifest{Release: rel, Assets: others}); err != nil {
+		return fmt.Errorf("%w (this build's bytes differ from the release's, so it cannot put them back)", err)
 	}
 	if err := uploadBlobs(ctx, s, st, assets, opts, res, log); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -19,7 +20,9 @@ import (
 // create-if-absent, and under it hashes the blob again, deletes it only if
 // it is still wrong, creates it from the good copy (checked as it streams)
 // and removes the marker. A marker older than LeaseTTL is a dead repairer's
-// and is taken over. Repairs run under a shared lease, so gc never sees the
+// (by its writer's clock, with LeaseTTL of slack) and is taken over; each
+// repairer removes the marker only while it still holds its own token.
+// Repairs run under a shared lease, so gc never sees the
 // blob missing between the delete and the create.
 
 func quarantineKey(sha string) string { return "quarantine/sha256/" + sha + ".json" }
@@ -35,9 +38,10 @@ func RepairBlob(ctx context.Context, s *Store, a Asset, path string) error {
 	}
 	defer lease.Release()
 	key := quarantineKey(a.SHA256)
+	token := randHex(12)
 	delay := 50 * time.Millisecond
 	for {
-		marker, _ := json.Marshal(lockRecord{Kind: "repair", Op: "repair " + a.SHA256, Who: who(), Expires: time.Now().Add(LeaseTTL).UTC()})
+		marker, _ := json.Marshal(lockRecord{Kind: "repair", Op: "repair " + a.SHA256 + " " + token, Who: who(), Expires: time.Now().Add(LeaseTTL).UTC()})
 		err := s.createBytes(ctx, key, marker)
 		if err == nil {
 			break
@@ -48,7 +52,7 @@ func RepairBlob(ctx context.Context, s *Store, a Asset, path string) error {
 		// Another repairer: wait for it, or take over a dead one's marker.
 		if data, err := s.read(ctx, key, MaxEntryBytes); err == nil {
 			var r lockRecord
-			if json.Unmarshal(data, &r) != nil || time.Now().After(r.Expires) {
+			if json.Unmarshal(data, &r) != nil || time.Now().After(r.Expires.Add(LeaseTTL)) {
 				if err := s.delete(ctx, key); err != nil {
 					return err
 				}
@@ -60,14 +64,24 @@ func RepairBlob(ctx context.Context, s *Store, a Asset, path string) error {
 		}
 		delay = min(2*delay, 2*time.Second)
 	}
-	defer func() { _ = s.delete(context.WithoutCancel(ctx), key) }()
-	switch problem, _ := checkBlob(ctx, s, a, VerifyRequest{}); problem {
+	defer func() {
+		// Remove the marker only if it is still ours: a repairer that took
+		// it over after ours looked dead owns it now.
+		dctx := context.WithoutCancel(ctx)
+		if data, err := s.read(dctx, key, MaxEntryBytes); err == nil && strings.Contains(string(data), token) {
+			_ = s.delete(dctx, key)
+		}
+	}()
+	switch problem, detail := checkBlob(ctx, s, a, VerifyRequest{}); problem {
 	case "":
 		return nil // another repairer fixed it
 	case "corrupt":
 		if err := s.delete(ctx, blobKey(a.SHA256)); err != nil {
 			return err
 		}
+	case "missing":
+	default:
+		return fmt.Errorf("blob sha256 %s: %s: %s", a.SHA256, problem, detail)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -91,7 +105,7 @@ type RepairReport struct {
 // which a good copy exists in one of dirs: staged or pulled release folders
 // (any folder holding a manifest.json), searched recursively.
 func Repair(ctx context.Context, s *Store, rep *VerifyReport, dirs []string, log *slog.Logger) (*RepairReport, error) {
-	copies := map[string]string{} // sha256 -> a file the manifest beside it says has it
+	copies := map[string][]string{} // sha256 -> files the manifests beside them say have it
 	assets := map[string]Asset{}
 	for _, dir := range dirs {
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -103,10 +117,8 @@ func Repair(ctx context.Context, s *Store, rep *VerifyReport, dirs []string, log
 				return nil
 			}
 			for _, a := range st.Manifest.Assets {
-				if _, ok := copies[a.SHA256]; !ok {
-					copies[a.SHA256] = filepath.Join(st.Dir, a.File)
-					assets[a.SHA256] = a
-				}
+				copies[a.SHA256] = append(copies[a.SHA256], filepath.Join(st.Dir, a.File))
+				assets[a.SHA256] = a
 			}
 			return nil
 		})
@@ -116,18 +128,46 @@ func Repair(ctx context.Context, s *Store, rep *VerifyReport, dirs []string, log
 	}
 	out := &RepairReport{Repaired: []string{}}
 	for _, b := range rep.Blobs {
-		path, ok := copies[b.SHA256]
-		if !ok {
-			out.NoCopy = append(out.NoCopy, b.SHA256)
-			continue
+		repaired := false
+		for _, path := range copies[b.SHA256] {
+			err := RepairBlob(ctx, s, assets[b.SHA256], path)
+			if err == nil {
+				log.Info("blob repaired", "sha256", b.SHA256, "from", path)
+				repaired = true
+				break
+			}
+			if !errors.Is(err, ErrVerify) && !errors.Is(err, os.ErrNotExist) {
+				return out, fmt.Errorf("repair blob sha256 %s from %s: %w", b.SHA256, path, err)
+			}
+			log.Warn("not a good copy", "sha256", b.SHA256, "copy", path, "err", err)
 		}
-		if err := RepairBlob(ctx, s, assets[b.SHA256], path); err != nil {
-			log.Warn("local copy did not repair the blob", "sha256", b.SHA256, "copy", path, "err", err)
+		if repaired {
+			out.Repaired = append(out.Repaired, b.SHA256)
+		} else {
 			out.NoCopy = append(out.NoCopy, b.SHA256)
-			continue
 		}
-		log.Info("blob repaired", "sha256", b.SHA256, "from", path)
-		out.Repaired = append(out.Repaired, b.SHA256)
 	}
 	return out, nil
+}
+
+// staleRepairs lists the quarantine markers of repairers that died: past
+// their expiry with LeaseTTL of slack, or unreadable.
+func (s *Store) staleRepairs(ctx context.Context) ([]string, error) {
+	const prefix = "quarantine/sha256/"
+	names, _, err := s.listNames(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var stale []string
+	for _, n := range names {
+		data, err := s.read(ctx, prefix+n, MaxEntryBytes)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		var r lockRecord
+		if err != nil || json.Unmarshal(data, &r) != nil || time.Now().After(r.Expires.Add(LeaseTTL)) {
+			stale = append(stale, prefix+n)
+		}
+	}
+	return stale, nil
 }

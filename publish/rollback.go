@@ -40,8 +40,15 @@ func Rollback(ctx context.Context, s *Store, req PromoteRequest) (*Entry, error)
 			return nil, fmt.Errorf("rollback %s/%s: %w", req.Bundle, req.Channel, err)
 		}
 		if req.ExpectHead < 0 {
-			// The target was chosen from this head: a move in between is a conflict.
-			req.ExpectHead = hist[len(hist)-1].Seq
+			// The target was chosen from this log: a move in between is a
+			// conflict. The head is the log's last entry even if it could not
+			// be read (History skips it), so a rollback is also the fix for a
+			// corrupt head.
+			seqs, err := s.Seqs(ctx, req.Bundle, req.Channel)
+			if err != nil {
+				return nil, err
+			}
+			req.ExpectHead = seqs[len(seqs)-1]
 			req.RetryOnConflict = false
 		}
 	}

@@ -367,6 +367,30 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
+// overwrite replaces a small object whole: a reader sees the old bytes or
+// the new ones. Only lease objects, which belong to one process, are
+// written this way.
+func (s *Store) overwrite(ctx context.Context, key string, data []byte) error {
+	if err := s.hooks.op(ctx, "overwrite "+key); err != nil {
+		return err
+	}
+	if s.local != "" {
+		path := filepath.Join(s.local, filepath.FromSlash(key))
+		tmp := filepath.Join(s.local, localTmp, randHex(8))
+		if err := writeFileSync(tmp, data); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+		return syncDir(filepath.Dir(path))
+	}
+	return retryTransient(ctx, func() error {
+		return s.bucket.WriteAll(ctx, key, data, &blob.WriterOptions{ContentType: "application/json"})
+	})
+}
+
 // createBytes is create for small objects.
 func (s *Store) createBytes(ctx context.Context, key string, data []byte) error {
 	return s.create(ctx, key, bytes.NewReader(data), &want{int64(len(data)), sha256Hex(data)})
@@ -413,14 +437,22 @@ func (s *Store) exists(ctx context.Context, key string) (bool, error) {
 	return ok, err
 }
 
-// list returns the names directly below prefix, without the prefix.
+// list returns the names directly below prefix, without the prefix:
+// objects and folders alike.
 func (s *Store) list(ctx context.Context, prefix string) ([]string, error) {
+	files, dirs, err := s.listNames(ctx, prefix)
+	return append(files, dirs...), err
+}
+
+// listNames lists the objects (files) and folders (dirs) directly below
+// prefix, without the prefix. A folder may be named like an object (an
+// entry name with something below it); it is not that object.
+func (s *Store) listNames(ctx context.Context, prefix string) (files, dirs []string, err error) {
 	if err := s.hooks.op(ctx, "list "+prefix); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var names []string
-	err := retryTransient(ctx, func() error {
-		names = names[:0]
+	err = retryTransient(ctx, func() error {
+		files, dirs = files[:0], dirs[:0]
 		it := s.bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
 		for {
 			obj, err := it.Next(ctx)
@@ -434,8 +466,12 @@ func (s *Store) list(ctx context.Context, prefix string) ([]string, error) {
 			if name == "" || name == localTmp {
 				continue
 			}
-			names = append(names, name)
+			if obj.IsDir {
+				dirs = append(dirs, name)
+			} else {
+				files = append(files, name)
+			}
 		}
 	})
-	return names, err
+	return files, dirs, err
 }

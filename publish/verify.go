@@ -60,7 +60,8 @@ type Leftovers struct {
 	BlobBytes    int64 `json:"unreferenced_bytes"`
 	Staging      int   `json:"staging_files"` // file:// .tmp files of killed writes
 	StagingBytes int64 `json:"staging_bytes"`
-	StaleLeases  int   `json:"stale_leases"` // leases of processes that died
+	StaleLeases  int   `json:"stale_leases"`  // leases of processes that died
+	StaleRepairs int   `json:"stale_repairs"` // quarantine markers of repairs that died
 }
 
 // Err returns ErrVerify describing the report's problems, or nil.
@@ -271,5 +272,10 @@ func leftovers(ctx context.Context, s *Store, used map[string]bool) (*Leftovers,
 			l.StaleLeases++
 		}
 	}
+	repairs, err := s.staleRepairs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.StaleRepairs = len(repairs)
 	return l, nil
 }

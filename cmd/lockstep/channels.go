@@ -137,7 +137,10 @@ func runVerify(c *cli.Context, e *env) error {
 	}
 	if err := e.out.print(out, func(w *tw) {
 		if repaired != nil {
-			w.line("repaired %d blobs; %d had no good local copy (%v)", len(repaired.Repaired), len(repaired.NoCopy), repaired.NoCopy)
+			w.line("repaired %d blobs", len(repaired.Repaired))
+			if len(repaired.NoCopy) > 0 {
+				w.line("%d blobs had no good local copy (%v): rerun the builds that made them (lockstep run), or pass --from DIR with their staged or pulled releases", len(repaired.NoCopy), repaired.NoCopy)
+			}
 		}
 		w.line("checked %d releases, %d blobs (%s), %d channels", rep.ReleasesChecked, rep.BlobsChecked, bytesText(rep.BytesChecked), rep.ChannelsChecked)
 		for _, b := range rep.Blobs {
@@ -152,9 +155,9 @@ func runVerify(c *cli.Context, e *env) error {
 		for _, p := range rep.LogProblems {
 			w.line("  channel log: %s: %s", p.Key, p.Problem)
 		}
-		if l := rep.Leftovers; l != nil && (l.Blobs > 0 || l.Staging > 0 || l.StaleLeases > 0) {
-			w.line("leftovers of killed or interrupted commands (harmless; gc removes them after --grace): %d unreferenced blobs (%s), %d staging files (%s), %d stale leases",
-				l.Blobs, bytesText(l.BlobBytes), l.Staging, bytesText(l.StagingBytes), l.StaleLeases)
+		if l := rep.Leftovers; l != nil && (l.Blobs > 0 || l.Staging > 0 || l.StaleLeases > 0 || l.StaleRepairs > 0) {
+			w.line("leftovers of killed or interrupted commands (harmless; gc removes them after --grace): %d unreferenced blobs (%s), %d staging files (%s), %d stale leases, %d stale repair markers",
+				l.Blobs, bytesText(l.BlobBytes), l.Staging, bytesText(l.StagingBytes), l.StaleLeases, l.StaleRepairs)
 		}
 		if rep.OK {
 			w.line("ok")

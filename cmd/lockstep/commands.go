@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -67,6 +68,7 @@ func (e *env) builder(c *cli.Context) (*pipeline.Builder, error) {
 	return &pipeline.Builder{
 		Store: e.store, Registry: e.reg, Version: version,
 		StageDir: c.String("stage"), Logger: e.log, Memory: mem,
+		VerifyExisting: c.Bool("verify-existing"), // false where the command has no such flag
 	}, nil
 }
 
@@ -188,7 +190,7 @@ func runRun(c *cli.Context, e *env) error {
 	}
 	return e.out.print(res, func(w *tw) {
 		switch {
-		case res.BytesUploaded > 0 || res.Status == "published":
+		case res.Published:
 			w.line("published %s release %s (%s uploaded, %s already in the store)", res.Bundle, res.Release, bytesText(res.BytesUploaded), bytesText(res.BytesSkipped))
 		default:
 			w.line("unchanged: %s release %s already has these inputs", res.Bundle, res.Release)
@@ -197,7 +199,7 @@ func runRun(c *cli.Context, e *env) error {
 		case res.Promoted:
 			w.line("promoted %s/%s #%d -> %s", res.Bundle, res.Channel, res.Seq, res.Release)
 		case res.Status == "superseded":
-			w.line("superseded: channel %s moved since this build started; not moved (use promote to serve this release anyway)", res.Channel)
+			w.line("superseded: channel %s moved since this build started, so it was not moved; to serve this release anyway: lockstep promote --bundle %s --channel %s --release %s", res.Channel, res.Bundle, res.Channel, res.Release)
 		default:
 			w.line("channel %s not moved", res.Channel)
 		}
@@ -239,6 +241,7 @@ type lsHead struct {
 	Release string    `json:"release"`
 	Seq     int64     `json:"seq"`
 	Time    time.Time `json:"time"`
+	Error   string    `json:"error,omitempty"` // the head could not be read
 }
 
 func runLs(c *cli.Context, e *env) error {
@@ -262,11 +265,15 @@ func runLs(c *cli.Context, e *env) error {
 		b := lsBundle{Bundle: name, Releases: rels, Channels: map[string]lsHead{}}
 		for _, ch := range chans {
 			head, err := e.store.Head(e.ctx, name, ch)
+			if errors.Is(err, publish.ErrVerify) {
+				b.Channels[ch] = lsHead{Error: err.Error()} // listed, so the fix can be chosen from here
+				continue
+			}
 			if err != nil {
 				return err
 			}
 			if head != nil {
-				b.Channels[ch] = lsHead{head.Release, head.Seq, head.Time}
+				b.Channels[ch] = lsHead{Release: head.Release, Seq: head.Seq, Time: head.Time}
 			}
 		}
 		out = append(out, b)
@@ -289,6 +296,11 @@ func runLs(c *cli.Context, e *env) error {
 					mark = "  <- " + strings.Join(serving, ", ")
 				}
 				w.line("  %s%s", r, mark)
+			}
+			for ch, h := range b.Channels {
+				if h.Error != "" {
+					w.line("  channel %s: %s", ch, h.Error)
+				}
 			}
 		}
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -46,12 +47,12 @@ func TestReplayedTrigger(t *testing.T) {
 			}
 			var newer pipeline.RunResult
 			okJSON(t, store, &newer, "run", "--spec", specNew, "--stage", stage)
-			if !newer.Promoted || newer.Seq != 2 {
+			if !newer.Promoted || newer.Seq != 2 || !newer.Published {
 				t.Fatalf("newer run: %+v", newer)
 			}
 			var replay pipeline.RunResult
 			okJSON(t, store, &replay, "run", "--spec", specOld, "--stage", stage)
-			if replay.Promoted || replay.Status != "superseded" || replay.Release == newer.Release {
+			if replay.Promoted || replay.Status != "superseded" || replay.Published || replay.Release == newer.Release {
 				t.Fatalf("replayed trigger: %+v", replay)
 			}
 			h := history(t, store)
@@ -166,13 +167,41 @@ func TestHostileChannelLog(t *testing.T) {
 			if v.code != exitVerify || !strings.Contains(v.stdout, "+000000003.json") || !strings.Contains(v.stdout, "9999999999.json") {
 				t.Fatalf("verify does not name the stray entries: exit %d\n%s", v.code, v.stdout)
 			}
-			deleteObject(t, store, prefix+"+000000003.json")
-			deleteObject(t, store, prefix+"9999999999.json")
+			// A stray right after the next entry would join the log if that
+			// entry were written: promote refuses (exit 5, naming it), and
+			// the channel still reads and pulls.
+			putObject(t, store, prefix+"0000000005.json", entryJSON(5, a.Release, ""))
+			r := lockstep(t, store, "promote", "--bundle", "places", "--release", bb.Release)
+			if r.code != exitVerify || !strings.Contains(r.stderr, "0000000005.json") {
+				t.Fatalf("promote next to a stray entry: exit %d: %s", r.code, r.stderr)
+			}
+			if h := history(t, store); len(h) != 3 || h[2].Release != a.Release {
+				t.Fatalf("history next to a stray entry: %+v", h)
+			}
+			// A folder named like an entry is not one. (It stays: a file://
+			// store keeps the empty folder after the object below it goes.)
+			putObject(t, store, prefix+"0000000099.json/x", []byte("x"))
+			if h := history(t, store); len(h) != 3 {
+				t.Fatalf("history beside a folder named like an entry: %d entries", len(h))
+			}
+			ok(t, store, "pull", "--bundle", "places", "--dest", serve)
+			assertCurrent(t, serve, a.Release)
+			v = lockstep(t, store, "verify", "--all")
+			if v.code != exitVerify || !strings.Contains(v.stdout, "0000000099.json/") || !strings.Contains(v.stdout, "0000000005.json") {
+				t.Fatalf("verify does not name the folder and the stray: exit %d\n%s", v.code, v.stdout)
+			}
+			for _, k := range []string{"+000000003.json", "9999999999.json", "0000000005.json"} {
+				deleteObject(t, store, prefix+k)
+			}
 
 			// Garbage at the head: pull and verify say so (exit 5) with the
-			// fix, and a promote writes the next entry, which heals it.
+			// fix, ls still lists, and a promote writes the next entry,
+			// which heals it.
 			putObject(t, store, prefix+"0000000004.json", []byte("{not json"))
-			r := lockstep(t, store, "pull", "--bundle", "places", "--dest", serve)
+			if l := lockstep(t, store, "ls"); l.code != 0 || !strings.Contains(l.stdout, "entry 4") {
+				t.Fatalf("ls beside a garbage head: exit %d\n%s%s", l.code, l.stdout, l.stderr)
+			}
+			r = lockstep(t, store, "pull", "--bundle", "places", "--dest", serve)
 			if r.code != exitVerify || !strings.Contains(r.stderr, "entry 4") || !strings.Contains(r.stderr, "lockstep promote") {
 				t.Fatalf("pull of a garbage head: exit %d: %s", r.code, r.stderr)
 			}
@@ -296,6 +325,64 @@ func TestLeftovers(t *testing.T) {
 			links, _ := filepath.Glob(filepath.Join(serve, ".current-*"))
 			if len(left)+len(links) != 0 {
 				t.Fatalf("after a good pull, leftovers remain: %v %v", left, links)
+			}
+		})
+	}
+}
+
+// TestInterruptedPublish: Ctrl-C (SIGINT) after a publish has uploaded its
+// blobs and before its manifest. The publish exits 130 and says what it left;
+// verify and `gc --dry-run` report those blobs, gc removes them, and a
+// rerun publishes. (The interrupt comes while the command is paused before
+// its manifest write, so the test does not depend on timing; a cancel in
+// the middle of a blob's copy stops at the next MiB.)
+func TestInterruptedPublish(t *testing.T) {
+	for _, b := range cliBackends {
+		t.Run(b.name, func(t *testing.T) {
+			dir := t.TempDir()
+			stage := filepath.Join(dir, "stage")
+			specB := gcSpec(t, dir, "b", "lz4", "lz4")
+			twin := b.url(t, filepath.Join(dir, "twin"))
+			probe := lockstepEnv(t, twin, []string{"LOCKSTEP_CRASH_AT_OP=1000000"}, "publish", "--spec", specB, "--stage", stage)
+			m := opsLine.FindStringSubmatch(probe.stderr)
+			if probe.code != 0 || m == nil {
+				t.Fatalf("probe: exit %d: %s", probe.code, probe.stderr)
+			}
+			ops, _ := strconv.Atoi(m[1])
+
+			store := b.url(t, filepath.Join(dir, "store"))
+			pause := filepath.Join(dir, "pause")
+			p := start(t, store, []string{fmt.Sprintf("LOCKSTEP_PAUSE_AT_OP=%d", ops-2), "LOCKSTEP_PAUSE_FILE=" + pause}, "publish", "--spec", specB, "--stage", stage)
+			if !waitFor(pause, p) {
+				t.Fatalf("publish did not pause: %+v", p.wait())
+			}
+			if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+			r := p.wait()
+			if r.code != 130 || !strings.Contains(r.stderr, "2 blobs") || !strings.Contains(r.stderr, "gc removes them") {
+				t.Fatalf("interrupted publish: exit %d: %s", r.code, r.stderr)
+			}
+			var rep publish.VerifyReport
+			okJSON(t, store, &rep, "verify", "--all")
+			if l := rep.Leftovers; l == nil || l.Blobs != 2 || l.StaleLeases != 0 {
+				t.Fatalf("verify after the interrupt: leftovers %+v", rep.Leftovers)
+			}
+			var dry publish.GCReport
+			okJSON(t, store, &dry, "gc", "--dry-run", "--grace", "0")
+			if dry.BlobsDeleted != 2 {
+				t.Fatalf("gc --dry-run: %+v", dry)
+			}
+			var gc publish.GCReport
+			okJSON(t, store, &gc, "gc", "--grace", "0")
+			okJSON(t, store, &rep, "verify", "--all")
+			if gc.BlobsDeleted != 2 || rep.Leftovers == nil || rep.Leftovers.Blobs != 0 {
+				t.Fatalf("gc: %+v; leftovers after it: %+v", gc, rep.Leftovers)
+			}
+			var res publish.PublishResult
+			okJSON(t, store, &res, "publish", "--spec", specB, "--stage", stage)
+			if res.Unchanged || res.BlobsUploaded != 2 {
+				t.Fatalf("publish after gc: %+v", res)
 			}
 		})
 	}

@@ -464,7 +464,7 @@ func TestRollbackRepublish(t *testing.T) {
 			okJSON(t, store, &m, "show", "--bundle", "places", rels[0])
 			deleteObject(t, store, "blobs/sha256/"+m.Assets[0].SHA256)
 			r := lockstep(t, store, "republish", "--bundle", "places", "--release", rels[0])
-			if r.code != exitVerify || !strings.Contains(r.stderr, "missing blobs for places") || !strings.Contains(r.stderr, m.Assets[0].SHA256) {
+			if r.code != exitVerify || !strings.Contains(r.stderr, "missing or corrupt blobs: places (sha256") || !strings.Contains(r.stderr, m.Assets[0].SHA256) {
 				t.Fatalf("republish of an incomplete release: exit %d: %s", r.code, r.stderr)
 			}
 			if h2 := history(t, store); len(h2) != len(h) {
