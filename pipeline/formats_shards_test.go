@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/lockstep-data/lockstep/formats/all"
+	"github.com/lockstep-data/lockstep/pipeline"
 )
 
 // TestKVShardsBuild runs on the bundled places data (no Spark needed): the
@@ -104,16 +106,16 @@ func TestKVShardsBuild(t *testing.T) {
 	}
 }
 
-// TestShardNameClash: an asset named like another's shard is refused, not
-// written over the shard's file.
+// TestShardNameClash: an asset named like another's shard is refused when
+// the spec is read (exit 2), before anything is built or uploaded.
 func TestShardNameClash(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	dir := filepath.Join(filepath.Dir(file), "..", "testdata", "places")
 	spec := "bundles:\n  s:\n    inputs: {p: {url: " + dir + "}}\n    assets:\n" +
 		"      t: {format: kv, input: p, options: {key: id, shards: 2}}\n" +
 		"      t-1of2: {format: kv, input: p, options: {key: id}}\n"
-	_, err := buildSpec(t, spec)
-	if err == nil || !strings.Contains(err.Error(), "two assets would be written to t-1of2.sst") {
+	_, err := pipeline.ParseSpec("accept.yaml", []byte(spec), all.Registry())
+	if !errors.Is(err, pipeline.ErrSpec) || !strings.Contains(err.Error(), `assets "t" and "t-1of2" would both publish "t-1of2"`) {
 		t.Fatalf("build with a clashing name: %v", err)
 	}
 }

@@ -230,14 +230,23 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 	// will check them: a clash found only at publish time would leave
 	// uploaded blobs and a release no box can pull.
 	var planned []publish.Asset
+	from := map[string]string{} // planned name -> the spec asset it comes from
 	for _, name := range sortedKeys(b.Assets) {
 		f, _ := reg.Lookup(b.Assets[name].Format)
 		for _, n := range assetNames(name, b.configs[name]) {
 			planned = append(planned, publish.Asset{Name: n, File: n + f.Info().Ext})
+			if _, ok := from[strings.ToLower(n)]; !ok {
+				from[strings.ToLower(n)] = name
+			}
 		}
 		// Checked as each asset is added, so the error points at the one
 		// that makes the clash.
 		if err := publish.CheckAssetNames(planned); err != nil {
+			var clash *publish.NameClashError
+			if errors.As(err, &clash) {
+				return bad(at("assets", name), "assets %q and %q would both publish %q (shards are named NAME-<i>of<N>; names are compared ignoring case); rename one",
+					from[strings.ToLower(clash.Name)], name, clash.Name)
+			}
 			return bad(at("assets", name), "%v", err)
 		}
 	}

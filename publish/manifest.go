@@ -181,7 +181,7 @@ func CheckAssetNames(assets []Asset) error {
 				return fmt.Errorf("asset %q: file name %q is reserved", a.Name, n)
 			}
 			if other, ok := seen[key]; ok {
-				return fmt.Errorf("assets %q and %q would both be %q in a pulled release (names are compared ignoring case); rename one", other, a.Name, n)
+				return &NameClashError{Name: n, Assets: [2]string{other, a.Name}}
 			}
 		}
 		for key := range keys {
@@ -189,6 +189,16 @@ func CheckAssetNames(assets []Asset) error {
 		}
 	}
 	return nil
+}
+
+// NameClashError is two assets that would take one name in a pulled release.
+type NameClashError struct {
+	Name   string
+	Assets [2]string
+}
+
+func (e *NameClashError) Error() string {
+	return fmt.Sprintf("assets %q and %q would both be %q in a pulled release (names are compared ignoring case); rename one", e.Assets[0], e.Assets[1], e.Name)
 }
 
 // Asset returns the named asset.

@@ -451,13 +451,21 @@ func (s *Store) listNames(ctx context.Context, prefix string) (files, dirs []str
 	if err := s.hooks.op(ctx, "list "+prefix); err != nil {
 		return nil, nil, err
 	}
+	vanished := 0
 	err = retryTransient(ctx, func() error {
+	again:
 		files, dirs = files[:0], dirs[:0]
 		it := s.bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
 		for {
 			obj, err := it.Next(ctx)
 			if err == io.EOF {
 				return nil
+			}
+			// fileblob stats each name it lists, and fails when one is
+			// deleted under it (a lease released meanwhile): list again.
+			if isNotFound(err) && vanished < 100 {
+				vanished++
+				goto again
 			}
 			if err != nil {
 				return err
