@@ -12,6 +12,8 @@ var (
 	ErrSpec = errors.New("spec error")
 	// ErrInput is Spark output that cannot be read as asked.
 	ErrInput = errors.New("input error")
+	// ErrUnsupported is a layout lockstep knows it cannot read correctly.
+	ErrUnsupported = errors.New("unsupported input layout")
 	// ErrNoSuccess is Spark output without _SUCCESS: the job may not have finished.
 	ErrNoSuccess = errors.New("no _SUCCESS marker")
 	// ErrGateFailed is a data-quality gate that failed; nothing is published.

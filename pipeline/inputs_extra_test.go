@@ -45,7 +45,8 @@ func TestDeclaredPartitionTypes(t *testing.T) {
 }
 
 // TestCommittedMarkerList: a _committed_<id> marker's list of added files is
-// honoured: its transaction's other files are a failed attempt's.
+// honoured: its transaction's other files are a failed attempt's. An empty
+// marker is no commit.
 func TestCommittedMarkerList(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "part-00000-tid-42-a-c000.snappy.parquet"), []wide{{1, 1, nil}})
@@ -66,7 +67,9 @@ func TestCommittedMarkerList(t *testing.T) {
 	for _, f := range src.Files {
 		got = append(got, f.Path)
 	}
-	want := []string{"part-00000-tid-42-a-c000.snappy.parquet", "part-00001-tid-43-c-c000.snappy.parquet"}
+	// tid 43's marker is empty: Databricks does not count it as a commit,
+	// so its started transaction's file is an uncommitted attempt's.
+	want := []string{"part-00000-tid-42-a-c000.snappy.parquet"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("kept %v, want %v (skipped %v)", got, want, skipped)
 	}
@@ -74,6 +77,83 @@ func TestCommittedMarkerList(t *testing.T) {
 	_, _, err = DiscoverWith(context.Background(), "t", "file://"+dir, DiscoverOptions{RequireSuccess: true})
 	if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "_committed_42") {
 		t.Errorf("corrupt marker: want an error naming it, got %v", err)
+	}
+}
+
+// TestDBIOPartitioned: Databricks' DBIO commit protocol in partitioned
+// output, where every partition folder has its own markers for the same
+// transaction id. The layout is built by hand, as Databricks would write
+// it: Databricks cannot run here.
+//   - tid 7 wrote region=eu and region=us, each folder with its own
+//     _started_7 and _committed_7 listing that folder's file; each folder
+//     also holds a failed attempt's file that its marker does not list;
+//   - tid 8 replaced region=us's file: its _committed_8 lists the new file
+//     as added and tid 7's as removed;
+//   - a 0-byte part file is skipped, as Spark's file scan does.
+//
+// Before the fix, markers were keyed by tid across folders, so one folder's
+// list replaced the other's and eu's committed file was skipped (rows lost,
+// exit 0), and removed lists were ignored (replaced rows read twice).
+func TestDBIOPartitioned(t *testing.T) {
+	dir := t.TempDir()
+	file := func(rel string, id int64) {
+		writeFile(t, filepath.Join(dir, rel), []wide{{id, float64(id), nil}})
+	}
+	file("region=eu/part-00000-tid-7-a-c000.snappy.parquet", 1)
+	file("region=eu/part-00001-tid-7-x-c000.snappy.parquet", 91) // failed attempt
+	file("region=us/part-00000-tid-7-b-c000.snappy.parquet", 2)  // replaced by tid 8
+	file("region=us/part-00001-tid-7-y-c000.snappy.parquet", 92) // failed attempt
+	file("region=us/part-00000-tid-8-c-c000.snappy.parquet", 3)
+	for name, body := range map[string]string{
+		"_SUCCESS":                                 "",
+		"region=eu/_started_7":                     "",
+		"region=eu/_committed_7":                   `{"added":["part-00000-tid-7-a-c000.snappy.parquet"],"removed":[]}`,
+		"region=us/_started_7":                     "",
+		"region=us/_committed_7":                   `{"added":["part-00000-tid-7-b-c000.snappy.parquet"],"removed":[]}`,
+		"region=us/_started_8":                     "",
+		"region=us/_committed_8":                   `{"added":["part-00000-tid-8-c-c000.snappy.parquet"],"removed":["part-00000-tid-7-b-c000.snappy.parquet"]}`,
+		"region=eu/part-00009-c000.snappy.parquet": "", // 0 bytes
+	} {
+		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
+	}
+	src, skipped, rows := scanRows(t, "file://"+dir, DiscoverOptions{RequireSuccess: true})
+	var got []string
+	for _, f := range src.Files {
+		got = append(got, f.Path)
+	}
+	want := []string{"region=eu/part-00000-tid-7-a-c000.snappy.parquet", "region=us/part-00000-tid-8-c-c000.snappy.parquet"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("kept %v, want %v\nskipped %v", got, want, skipped)
+	}
+	if len(rows) != 2 || rows[0]["id"] != float64(1) || rows[0]["region"] != "eu" || rows[1]["id"] != float64(3) || rows[1]["region"] != "us" {
+		t.Errorf("rows %v", rows)
+	}
+	reasons := map[string]string{}
+	for _, s := range skipped {
+		reasons[s.Path] = s.Reason
+	}
+	for p, w := range map[string]string{
+		"region=us/part-00000-tid-7-b-c000.snappy.parquet": "region=us/_committed_8 lists it as removed",
+		"region=eu/part-00001-tid-7-x-c000.snappy.parquet": "region=eu/_committed_7",
+		"region=us/part-00001-tid-7-y-c000.snappy.parquet": "region=us/_committed_7",
+		"region=eu/part-00009-c000.snappy.parquet":         "empty file",
+	} {
+		if !strings.Contains(reasons[p], w) {
+			t.Errorf("%s: skipped because %q, want it to mention %q", p, reasons[p], w)
+		}
+	}
+}
+
+// TestStreamingSinkRefused: a Structured Streaming sink folder is refused,
+// naming the _spark_metadata/ log, not read file by file.
+func TestStreamingSinkRefused(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "part-00000-a-c000.snappy.parquet"), []wide{{1, 1, nil}})
+	os.MkdirAll(filepath.Join(dir, "_spark_metadata"), 0o755)
+	os.WriteFile(filepath.Join(dir, "_spark_metadata", "0"), []byte("v1\n"), 0o644)
+	_, _, err := DiscoverWith(context.Background(), "t", "file://"+dir, DiscoverOptions{})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "_spark_metadata") {
+		t.Fatalf("streaming sink: %v", err)
 	}
 }
 

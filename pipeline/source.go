@@ -204,31 +204,59 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 }
 
 // plainFiles applies Spark's rules for which files of an output folder are
-// data: the skip list, _SUCCESS, and Databricks' _started_/_committed_ markers.
+// data: the skip list, _SUCCESS, zero-length files (Spark's file scan drops
+// them), and Databricks' DBIO commit markers.
 //
-// A _committed_<id> marker lists the files its transaction added
-// ({"added": [...], "removed": [...]}); a part file of that transaction
-// that it does not list is a failed task attempt's and is skipped.
+// DBIO markers are per folder, as Databricks reads them: each partition
+// folder has its own _started_<tid> and _committed_<tid> for one
+// transaction id. A _committed_<tid> marker lists the files its transaction
+// added and the files it removed ({"added": [...], "removed": [...]},
+// names relative to its folder):
+//   - a part file of transaction tid whose folder has _started_<tid> but no
+//     _committed_<tid> is an uncommitted attempt's;
+//   - one that its folder's _committed_<tid> does not list as added is a
+//     failed task attempt's;
+//   - one that any committed marker of its folder lists as removed was
+//     replaced by a later transaction.
+//
+// A 0-byte _committed_ marker is not a commit (Databricks ignores it).
+//
+// A folder with a _spark_metadata/ log is a Structured Streaming sink, whose
+// files Spark reads only as the log lists them; it is refused rather than
+// read wrongly.
 func plainFiles(ctx context.Context, b *blob.Bucket, objs []*blob.ListObject, requireSuccess bool) (kept []*blob.ListObject, skipped []Skipped, err error) {
+	type txn struct{ dir, tid string }
 	success := false
-	started, committed := map[string]bool{}, map[string]bool{}
-	added := map[string]map[string]bool{} // tid -> files its _committed_ marker lists
+	started, committed := map[txn]bool{}, map[txn]bool{}
+	added := map[txn]map[string]bool{}       // the files a _committed_ marker lists as added
+	removed := map[string]map[string]string{} // folder -> file -> tid of the marker that removed it
 	for _, o := range objs {
-		base := path.Base(o.Key)
+		base, dir := path.Base(o.Key), path.Dir(o.Key)
 		switch {
 		case o.Key == "_SUCCESS":
 			success = true
+		case strings.HasPrefix(o.Key, "_spark_metadata/"):
+			return nil, nil, fmt.Errorf("%w: this folder is a Structured Streaming sink (it has a _spark_metadata/ log), whose files Spark reads only as that log lists them; point the input at a batch job's output, or write the stream to a Delta table", ErrUnsupported)
 		case strings.HasPrefix(base, "_started_"):
-			started[strings.TrimPrefix(base, "_started_")] = true
-		case strings.HasPrefix(base, "_committed_"):
-			tid := strings.TrimPrefix(base, "_committed_")
-			committed[tid] = true
-			list, err := committedFiles(ctx, b, o)
+			started[txn{dir, strings.TrimPrefix(base, "_started_")}] = true
+		case strings.HasPrefix(base, "_committed_") && o.Size > 0:
+			t := txn{dir, strings.TrimPrefix(base, "_committed_")}
+			m, err := commitMarker(ctx, b, o)
 			if err != nil {
 				return nil, nil, err
 			}
-			if list != nil {
-				added[tid] = list
+			committed[t] = true
+			if m.Added != nil {
+				added[t] = map[string]bool{}
+				for _, f := range m.Added {
+					added[t][path.Base(f)] = true
+				}
+			}
+			for _, f := range m.Removed {
+				if removed[dir] == nil {
+					removed[dir] = map[string]string{}
+				}
+				removed[dir][path.Base(f)] = t.tid
 			}
 		}
 	}
@@ -237,13 +265,25 @@ func plainFiles(ctx context.Context, b *blob.Bucket, objs []*blob.ListObject, re
 			skipped = append(skipped, Skipped{Path: o.Key, Reason: why})
 			continue
 		}
-		if tid := databricksTID(path.Base(o.Key)); tid != "" && started[tid] && !committed[tid] {
-			skipped = append(skipped, Skipped{Path: o.Key, Reason: "uncommitted Databricks attempt (_started_" + tid + " without _committed_" + tid + ")"})
+		base, dir := path.Base(o.Key), path.Dir(o.Key)
+		if o.Size == 0 {
+			skipped = append(skipped, Skipped{Path: o.Key, Reason: "empty file (0 bytes): Spark's file scan skips it"})
 			continue
 		}
-		if tid := databricksTID(path.Base(o.Key)); tid != "" && added[tid] != nil && !added[tid][path.Base(o.Key)] {
-			skipped = append(skipped, Skipped{Path: o.Key, Reason: "not among the files _committed_" + tid + " lists (a failed task attempt)"})
+		if by, ok := removed[dir][base]; ok {
+			skipped = append(skipped, Skipped{Path: o.Key, Reason: "removed by a later Databricks commit (" + path.Join(dir, "_committed_"+by) + " lists it as removed)"})
 			continue
+		}
+		if tid := databricksTID(base); tid != "" {
+			t := txn{dir, tid}
+			if started[t] && !committed[t] {
+				skipped = append(skipped, Skipped{Path: o.Key, Reason: "uncommitted Databricks attempt (" + path.Join(dir, "_started_"+tid) + " without a non-empty _committed_" + tid + ")"})
+				continue
+			}
+			if added[t] != nil && !added[t][base] {
+				skipped = append(skipped, Skipped{Path: o.Key, Reason: "not among the files " + path.Join(dir, "_committed_"+tid) + " lists (a failed task attempt)"})
+				continue
+			}
 		}
 		kept = append(kept, o)
 	}
@@ -253,12 +293,14 @@ func plainFiles(ctx context.Context, b *blob.Bucket, objs []*blob.ListObject, re
 	return kept, skipped, nil
 }
 
-// committedFiles reads the names a Databricks _committed_<id> marker lists
-// as added, or nil when the marker is empty (older writers).
-func committedFiles(ctx context.Context, b *blob.Bucket, o *blob.ListObject) (map[string]bool, error) {
-	if o.Size == 0 {
-		return nil, nil
-	}
+// commitMark is a Databricks _committed_<tid> marker.
+type commitMark struct {
+	Added   []string `json:"added"`
+	Removed []string `json:"removed"`
+}
+
+// commitMarker reads a non-empty Databricks _committed_<tid> marker.
+func commitMarker(ctx context.Context, b *blob.Bucket, o *blob.ListObject) (*commitMark, error) {
 	if o.Size > 64<<20 {
 		return nil, fmt.Errorf("%s: %d bytes is too large for a commit marker; remove it if it is not Databricks'", o.Key, o.Size)
 	}
@@ -266,17 +308,11 @@ func committedFiles(ctx context.Context, b *blob.Bucket, o *blob.ListObject) (ma
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", o.Key, err)
 	}
-	var m struct {
-		Added []string `json:"added"`
-	}
+	var m commitMark
 	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%s: not a Databricks commit marker ({\"added\": [...]}): %v; remove it, or fix the job that wrote it", o.Key, err)
+		return nil, fmt.Errorf("%s: not a Databricks commit marker ({\"added\": [...], \"removed\": [...]}): %v; remove it, or fix the job that wrote it", o.Key, err)
 	}
-	list := map[string]bool{}
-	for _, f := range m.Added {
-		list[path.Base(f)] = true
-	}
-	return list, nil
+	return &m, nil
 }
 
 // databricksTID returns the transaction id in a DBIO part file name
