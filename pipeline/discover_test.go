@@ -50,7 +50,7 @@ func TestDiscoverPartitionsAndUnion(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "k=2/c=__HIVE_DEFAULT_PARTITION__/part-1.parquet"), []wide{{2, 2.5, &x}})
 	writeFile(t, filepath.Join(dir, "k=3/c=z/_temporary/0/part-9.parquet"), []wide{{9, 9, nil}})
 	writeFile(t, filepath.Join(dir, "k=1/c=a%2Fb/part-2-tid-77-x.parquet"), []wide{{7, 7, nil}})
-	os.WriteFile(filepath.Join(dir, "_started_77"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "k=1/c=a%2Fb/_started_77"), nil, 0o644) // DBIO markers sit beside their files
 	os.WriteFile(filepath.Join(dir, "k=1/c=a%2Fb/.part-0.parquet.crc"), []byte("crc"), 0o644)
 	ctx := context.Background()
 	if _, _, err := DiscoverWith(ctx, "in", "file://"+dir, DiscoverOptions{RequireSuccess: true}); !errors.Is(err, ErrNoSuccess) {

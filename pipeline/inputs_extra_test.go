@@ -239,3 +239,47 @@ func TestSpecInputKeys(t *testing.T) {
 		t.Errorf("unknown type: %v", err)
 	}
 }
+
+// TestUnionNullability: a column required in one file and missing from
+// another is nullable in the union (Spark's mergeSchema), so an Arrow asset
+// never says "not null" over a null.
+func TestUnionNullability(t *testing.T) {
+	type withName struct {
+		ID   int64  `parquet:"id"`
+		Name string `parquet:"name"` // required
+	}
+	type noName struct {
+		ID int64 `parquet:"id"`
+	}
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "part-00000-a.parquet"), []withName{{1, "a"}})
+	writeFile(t, filepath.Join(dir, "part-00001-b.parquet"), []noName{{2}})
+	src, _, rows := scanRows(t, "file://"+dir, DiscoverOptions{})
+	f, _ := src.schema.FieldsByName("name")
+	if len(f) != 1 || !f[0].Nullable {
+		t.Fatalf("name in the union: %v", f)
+	}
+	if len(rows) != 2 || rows[0]["name"] != "a" || rows[1]["name"] != nil {
+		t.Errorf("rows %v", rows)
+	}
+}
+
+// TestPartitionColumnInFiles: a partition column also written into the
+// files keeps its place and takes the folder's value, as Spark reads it
+// (the real Spark case is partition_in_file in TestSparkInputs).
+func TestPartitionColumnInFiles(t *testing.T) {
+	type row struct {
+		ID      int64  `parquet:"id"`
+		Country string `parquet:"country"`
+		Name    string `parquet:"name"`
+	}
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "country=de/part-00000-a.parquet"), []row{{1, "xx", "one"}, {2, "de", "two"}})
+	src, _, rows := scanRows(t, "file://"+dir, DiscoverOptions{})
+	if got := src.schema.Field(1); got.Name != "country" || src.schema.NumFields() != 3 {
+		t.Fatalf("schema %s: want country in its place, once", src.schema)
+	}
+	if len(rows) != 2 || rows[0]["country"] != "de" || rows[1]["country"] != "de" || rows[0]["name"] != "one" {
+		t.Errorf("rows %v: want the folder's value", rows)
+	}
+}

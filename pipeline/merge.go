@@ -20,19 +20,24 @@ type schemaMerger struct {
 	fields []arrow.Field
 	from   []string // the file each field's current type came from
 	index  map[string]int
+	seen   []int // how many files have each field
+	files  int
 }
 
 func newSchemaMerger() *schemaMerger { return &schemaMerger{index: map[string]int{}} }
 
 func (m *schemaMerger) add(file string, s *arrow.Schema) error {
+	m.files++
 	for _, f := range s.Fields() {
 		i, ok := m.index[f.Name]
 		if !ok {
 			m.index[f.Name] = len(m.fields)
 			m.fields = append(m.fields, f)
 			m.from = append(m.from, file)
+			m.seen = append(m.seen, 1)
 			continue
 		}
+		m.seen[i]++
 		cur := m.fields[i]
 		typ, ok := widen(cur.Type, f.Type)
 		if !ok {
@@ -46,7 +51,19 @@ func (m *schemaMerger) add(file string, s *arrow.Schema) error {
 	return nil
 }
 
-func (m *schemaMerger) schema() *arrow.Schema { return arrow.NewSchema(m.fields, nil) }
+// merged is the union: a field is nullable if it is in any file, or
+// missing from any (a row of that file has no value for it), as Spark's
+// mergeSchema makes it.
+func (m *schemaMerger) merged() []arrow.Field {
+	out := make([]arrow.Field, len(m.fields))
+	for i, f := range m.fields {
+		if m.seen[i] < m.files {
+			f.Nullable = true
+		}
+		out[i] = f
+	}
+	return out
+}
 
 // widen returns the type that holds values of both a and b.
 func widen(a, b arrow.DataType) (arrow.DataType, bool) {
@@ -92,15 +109,21 @@ var errConform = errors.New("cannot conform a record to the merged schema")
 // conformer returns the function that turns a record of file i (schema
 // have) into one of the merged schema want.
 func (s *Source) conformer(have, want *arrow.Schema, i int) (func(context.Context, arrow.RecordBatch) (arrow.RecordBatch, error), error) {
-	nPart := len(s.Partitions)
-	if have.Equal(arrow.NewSchema(want.Fields()[:want.NumFields()-nPart], nil)) && nPart == 0 {
+	if have.Equal(want) && len(s.Partitions) == 0 {
 		return func(_ context.Context, r arrow.RecordBatch) (arrow.RecordBatch, error) { r.Retain(); return r, nil }, nil
 	}
-	src := make([]int, want.NumFields()-nPart)
-	for j, f := range want.Fields()[:len(src)] {
+	partAt := s.partAt
+	if partAt == nil { // a schema not from Schema: partitions last
+		partAt = make([]int, want.NumFields())
+		for j := range partAt {
+			partAt[j] = j - (want.NumFields() - len(s.Partitions))
+		}
+	}
+	src := make([]int, want.NumFields())
+	for j, f := range want.Fields() {
 		idx := have.FieldIndices(f.Name)
 		src[j] = -1
-		if len(idx) == 1 {
+		if len(idx) == 1 && partAt[j] < 0 {
 			src[j] = idx[0]
 		}
 	}
@@ -116,9 +139,8 @@ func (s *Source) conformer(have, want *arrow.Schema, i int) (func(context.Contex
 			var a arrow.Array
 			var err error
 			switch {
-			case j >= len(src):
-				p := j - len(src)
-				a, err = constantColumn(memory.DefaultAllocator, f.Type, s.parts[i][p], n)
+			case partAt[j] >= 0:
+				a, err = constantColumn(memory.DefaultAllocator, f.Type, s.parts[i][partAt[j]], n)
 			case src[j] < 0:
 				a = array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, n)
 			case arrow.TypeEqual(r.Column(src[j]).DataType(), f.Type):

@@ -28,9 +28,13 @@ type Source struct {
 	URL   string // redacted
 	Files []publish.InputFile
 	// Partitions are the hive partition columns, appended to every record
-	// after the file's own columns; parts[i] holds file i's values.
+	// after the file's own columns, or in place of a file column of the
+	// same name (Spark's rule: the partition value wins); parts[i] holds
+	// file i's values, and partAt[j] which partition field j of the merged
+	// schema is (-1: a file column).
 	Partitions []Partition
 	parts      [][]*string
+	partAt     []int
 	// DeltaVersion is the Delta table version read, for a Delta table.
 	DeltaVersion *int64
 	// SparkSchema is Spark's schema from the first footer that names one
@@ -474,13 +478,24 @@ func (s *Source) Schema(ctx context.Context) (*arrow.Schema, error) {
 			return nil, fmt.Errorf("%w: input %q: %v", ErrInput, s.Name, err)
 		}
 	}
-	for _, p := range s.Partitions {
-		if _, dup := m.index[p.Name]; dup {
-			return nil, fmt.Errorf("%w: input %q: partition column %q is also a column in the files", ErrInput, s.Name, p.Name)
-		}
-		m.fields = append(m.fields, arrow.Field{Name: p.Name, Type: p.Type, Nullable: true})
+	fields := m.merged()
+	s.partAt = make([]int, len(fields), len(fields)+len(s.Partitions))
+	for j := range s.partAt {
+		s.partAt[j] = -1
 	}
-	s.schema = m.schema()
+	for pi, p := range s.Partitions {
+		f := arrow.Field{Name: p.Name, Type: p.Type, Nullable: true}
+		if j, dup := m.index[p.Name]; dup {
+			// Written into the files too (a job that selects the column and
+			// partitions by it): as Spark reads it, the column keeps its
+			// place and takes the folder's value and type.
+			fields[j], s.partAt[j] = f, pi
+			continue
+		}
+		fields = append(fields, f)
+		s.partAt = append(s.partAt, pi)
+	}
+	s.schema = arrow.NewSchema(fields, nil)
 	return s.schema, nil
 }
 

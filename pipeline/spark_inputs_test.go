@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -153,6 +154,16 @@ func readJSONL(t *testing.T, path string) []map[string]any {
 	return out
 }
 
+// TestSparkStreamingSink: a real Structured Streaming sink (trigger once)
+// is refused, naming its _spark_metadata/ log, rather than read file by file.
+func TestSparkStreamingSink(t *testing.T) {
+	dir := filepath.Join(sparkInputs(t), "streaming")
+	_, _, err := DiscoverWith(context.Background(), "s", "file://"+dir, DiscoverOptions{})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "_spark_metadata") {
+		t.Fatalf("streaming sink: %v", err)
+	}
+}
+
 // TestSparkInputs reads every case gen_inputs.py wrote and compares each
 // value with what Spark itself read back.
 func TestSparkInputs(t *testing.T) {
@@ -183,6 +194,16 @@ func TestSparkInputs(t *testing.T) {
 			}
 			if n != 2 {
 				t.Errorf("skipped %+v: want both parquet files under _temporary/", skipped)
+			}
+		},
+		"partition_in_file": func(t *testing.T, src *Source, _ []Skipped) {
+			if len(src.Partitions) != 1 || src.Partitions[0].Name != "country" {
+				t.Errorf("partitions %+v, want country", src.Partitions)
+			}
+		},
+		"nullable_union": func(t *testing.T, src *Source, _ []Skipped) {
+			if f, ok := src.schema.FieldsByName("name"); !ok || !f[0].Nullable {
+				t.Errorf("name is not nullable in the union: %s", src.schema)
 			}
 		},
 		"delta": func(t *testing.T, src *Source, skipped []Skipped) {

@@ -162,6 +162,37 @@ def write_temporary(spark, out):
     shutil.rmtree(stray)
 
 
+def write_partition_in_file(spark, out):
+    # A job that selects the partition column and also writes it into hive
+    # folders: the files hold `country` too, and for some rows it disagrees
+    # with the folder. Spark's rule is that the folder's value wins.
+    for k, country in enumerate(["de", "fr"]):
+        rows = [(100 * k + i, f"row {i}", country if i % 4 else "xx") for i in range(10)]
+        spark.createDataFrame(rows, "id long, name string, country string").coalesce(1) \
+            .write.mode("overwrite").parquet(os.path.join(out, f"country={country}"))
+    open(os.path.join(out, "_SUCCESS"), "w").close()
+
+
+def write_nullable_union(spark, out):
+    # One file has `name` required (Spark writes a non-nullable field as
+    # REQUIRED), another lacks it: the union must make `name` nullable.
+    from pyspark.sql.types import LongType, StringType, StructField, StructType
+    required = StructType([StructField("id", LongType(), False), StructField("name", StringType(), False)])
+    spark.createDataFrame([(1, "a"), (2, "b")], required).coalesce(1).write.mode("overwrite").parquet(out)
+    spark.createDataFrame([(3,)], "id long").coalesce(1).write.mode("append").parquet(out)
+
+
+def write_streaming(spark, out):
+    # A Structured Streaming file sink: Spark reads only what _spark_metadata/ lists.
+    src = out + ".src"
+    spark.createDataFrame([(i, f"s{i}") for i in range(5)], "id long, v string") \
+        .coalesce(1).write.mode("overwrite").parquet(src)
+    shutil.rmtree(out + ".ckpt", ignore_errors=True)
+    q = (spark.readStream.schema("id long, v string").parquet(src).writeStream.format("parquet")
+         .option("checkpointLocation", out + ".ckpt").trigger(once=True).start(out))
+    q.awaitTermination()
+
+
 def write_delta(spark, out):
     from delta.tables import DeltaTable
     conf = {"spark.databricks.delta.properties.defaults.checkpointInterval": "2",
@@ -188,8 +219,14 @@ CASES = {
     "rollover": write_rollover,
     "empty": write_empty,
     "temporary": write_temporary,
+    "partition_in_file": write_partition_in_file,
+    "nullable_union": write_nullable_union,
+    "streaming": write_streaming,
     "delta": write_delta,
 }
+
+# How Spark must read a case back (the default reads one file's schema).
+READ_OPTIONS = {"nullable_union": {"mergeSchema": "true"}}
 
 
 def delta_enabled():
@@ -236,7 +273,7 @@ def write(spark, outdir):
         shutil.rmtree(out, ignore_errors=True)
         t0 = time.time()
         fn(spark, out)
-        reader = spark.read.format("delta") if name == "delta" else spark.read
+        reader = spark.read.format("delta") if name == "delta" else spark.read.options(**READ_OPTIONS.get(name, {}))
         dump(reader.load(out) if name == "delta" else reader.parquet(out), out + ".jsonl")
         print(f"gen_inputs: {name} {time.time() - t0:.1f}s", file=sys.stderr)
 
