@@ -232,7 +232,7 @@ func plainFiles(ctx context.Context, b *blob.Bucket, objs []*blob.ListObject, re
 	type txn struct{ dir, tid string }
 	success := false
 	started, committed := map[txn]bool{}, map[txn]bool{}
-	added := map[txn]map[string]bool{}       // the files a _committed_ marker lists as added
+	added := map[txn]map[string]bool{}        // the files a _committed_ marker lists as added
 	removed := map[string]map[string]string{} // folder -> file -> tid of the marker that removed it
 	for _, o := range objs {
 		base, dir := path.Base(o.Key), path.Dir(o.Key)
