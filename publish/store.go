@@ -425,18 +425,6 @@ func (s *Store) read(ctx context.Context, key string, limit int64) ([]byte, erro
 
 func isNotFound(err error) bool { return gcerrors.Code(err) == gcerrors.NotFound }
 
-func (s *Store) exists(ctx context.Context, key string) (bool, error) {
-	if err := s.hooks.op(ctx, "exists "+key); err != nil {
-		return false, err
-	}
-	var ok bool
-	err := retryTransient(ctx, func() (err error) {
-		ok, err = s.bucket.Exists(ctx, key)
-		return err
-	})
-	return ok, err
-}
-
 // list returns the names directly below prefix, without the prefix:
 // objects and folders alike.
 func (s *Store) list(ctx context.Context, prefix string) ([]string, error) {
