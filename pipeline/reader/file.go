@@ -101,18 +101,24 @@ func OpenLimits(r io.ReaderAt, size int64, name string, lim Limits) (f *File, er
 			parquet.ReadBufferSize(1<<20),
 		)
 	}
+	// The footer's declared lengths are checked against its bytes before
+	// parquet-go sees them (it allocates what they declare).
+	raw := make([]byte, footer)
+	if _, err := r.ReadAt(raw, size-8-footer); err != nil {
+		return nil, fmt.Errorf("%s: read footer: %w", name, err)
+	}
+	if err := checkFooter(raw); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", name, ErrCorrupt, err)
+	}
 	pf, err := open(r, size)
 	var missing *thrift.MissingField
 	if errors.As(err, &missing) {
 		// A KeyValue without its value: valid Parquet that parquet-go's
 		// decoder refuses (see footer.go). Fill it in and try again.
-		raw := make([]byte, footer)
-		if _, rerr := r.ReadAt(raw, size-8-footer); rerr == nil {
-			if patched, n, perr := patchFooter(raw); perr == nil && n > 0 {
-				pf2 := newPatchedFile(r, size-8-footer, patched)
-				if f2, err2 := open(pf2, pf2.size()); err2 == nil {
-					pf, err = f2, nil
-				}
+		if patched, n, perr := patchFooter(raw); perr == nil && n > 0 {
+			pf2 := newPatchedFile(r, size-8-footer, patched)
+			if f2, err2 := open(pf2, pf2.size()); err2 == nil {
+				pf, err = f2, nil
 			}
 		}
 	}

@@ -34,11 +34,12 @@ var errFooter = errors.New("footer is not valid thrift")
 // footerPatcher copies a compact-protocol FileMetaData, adding an empty
 // `value` (field 2) to every KeyValue struct that lacks one.
 type footerPatcher struct {
-	in    []byte
-	pos   int
-	out   []byte
-	depth int
-	added int
+	in      []byte
+	pos     int
+	out     []byte
+	depth   int
+	added   int
+	discard bool // only walk: checkFooter
 }
 
 func (p *footerPatcher) byte() (byte, error) {
@@ -47,7 +48,9 @@ func (p *footerPatcher) byte() (byte, error) {
 	}
 	b := p.in[p.pos]
 	p.pos++
-	p.out = append(p.out, b)
+	if !p.discard {
+		p.out = append(p.out, b)
+	}
 	return b, nil
 }
 
@@ -56,7 +59,9 @@ func (p *footerPatcher) uvarint() (uint64, error) {
 	if n <= 0 {
 		return 0, errFooter
 	}
-	p.out = append(p.out, p.in[p.pos:p.pos+n]...)
+	if !p.discard {
+		p.out = append(p.out, p.in[p.pos:p.pos+n]...)
+	}
 	p.pos += n
 	return v, nil
 }
@@ -65,8 +70,21 @@ func (p *footerPatcher) skip(n uint64) error {
 	if n > uint64(len(p.in)-p.pos) {
 		return errFooter
 	}
-	p.out = append(p.out, p.in[p.pos:p.pos+int(n)]...)
+	if !p.discard {
+		p.out = append(p.out, p.in[p.pos:p.pos+int(n)]...)
+	}
 	p.pos += int(n)
+	return nil
+}
+
+// fits refuses a list, set or map that declares more elements than the
+// bytes left could hold at min bytes each (every element takes at least
+// one). parquet-go's decoder allocates a declared length up front, so a
+// 1 KB footer declaring 2^31 elements would take the process down.
+func (p *footerPatcher) fits(n uint64, min int) error {
+	if left := uint64(len(p.in) - p.pos); n > left/uint64(min) {
+		return fmt.Errorf("%w: a list declares %d elements with %d bytes left", errFooter, n, left)
+	}
 	return nil
 }
 
@@ -101,6 +119,9 @@ func (p *footerPatcher) value(t byte, kv bool) error {
 				return err
 			}
 		}
+		if err := p.fits(n, 1); err != nil {
+			return err
+		}
 		for range n {
 			if err := p.elem(et, kv && et == ctStruct); err != nil {
 				return err
@@ -114,6 +135,9 @@ func (p *footerPatcher) value(t byte, kv bool) error {
 		}
 		kt, err := p.byte()
 		if err != nil {
+			return err
+		}
+		if err := p.fits(n, 2); err != nil {
 			return err
 		}
 		for range n {
@@ -227,6 +251,9 @@ func (p *footerPatcher) listOf(at *kvPath) error {
 			return err
 		}
 	}
+	if err := p.fits(n, 1); err != nil {
+		return err
+	}
 	for range n {
 		if et != ctStruct {
 			if err := p.elem(et, false); err != nil {
@@ -252,6 +279,19 @@ func patchFooter(footer []byte) ([]byte, int, error) {
 		return nil, 0, fmt.Errorf("%w: %d bytes after the metadata", errFooter, len(footer)-p.pos)
 	}
 	return p.out, p.added, nil
+}
+
+// checkFooter walks a footer's thrift without decoding it, refusing counts
+// the bytes cannot hold, before parquet-go allocates for them.
+func checkFooter(footer []byte) error {
+	p := &footerPatcher{in: footer, discard: true}
+	if err := p.structure(nil, false); err != nil {
+		return err
+	}
+	if p.pos != len(footer) {
+		return fmt.Errorf("%w: %d bytes after the metadata", errFooter, len(footer)-p.pos)
+	}
+	return nil
 }
 
 // patchedFile serves the bytes of a Parquet file before its footer from r,
