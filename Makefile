@@ -8,7 +8,7 @@ DEMO     := .lockstep/demo
 LOCKSTEP := $(BIN) --store file://$(CURDIR)/$(DEMO)/store
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test demo lint bench bench-go golden clean
+.PHONY: build test demo lint fuzz bench bench-go golden clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/lockstep
@@ -38,6 +38,14 @@ demo: build
 lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+# The reader's fuzz target for long enough to matter (make test runs it for 20 s).
+# FUZZTIME=1h for a nightly; seeds include the fixture corpus when LOCKSTEP_FIXTURES
+# is set (../shared/fixtures by default) and hostile footers.
+FUZZTIME ?= 10m
+fuzz:
+	LOCKSTEP_FIXTURES=$${LOCKSTEP_FIXTURES:-$(CURDIR)/../shared/fixtures} \
+		$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime=$(FUZZTIME) ./pipeline/reader
 
 # lockstep against the scripts a user would write instead (pyarrow, DuckDB, rocksdict,
 # the Rust fst CLI, mmdb-writer), plus publish/pull on MinIO and file://; a Markdown
