@@ -66,5 +66,9 @@ func Inspect(ctx context.Context, url string, opts DiscoverOptions) (*Inspection
 	if readable == 0 && len(src.Files) > 0 {
 		return in, fmt.Errorf("%w: nothing readable at %s", ErrInput, src.URL)
 	}
+	if len(in.Unsupported) > 0 {
+		// The report is printed whole; the exit status says what build would do.
+		return in, fmt.Errorf("%w: build would refuse this input: %s", ErrInput, in.Unsupported[0])
+	}
 	return in, nil
 }
