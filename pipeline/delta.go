@@ -27,10 +27,14 @@ var ErrDeltaFeature = errors.New("unsupported Delta feature")
 
 // supportedReaderFeatures are the Delta reader features lockstep honours.
 // Deletion vectors and column mapping change which rows or columns a file
-// holds, and are refused by name.
+// holds. A table may list them without using them (liquid clustering
+// tables list deletionVectors; column mapping may be mode none), so they
+// pass here and are refused where used: a file with a deletion vector, a
+// column mapping mode other than none.
 var supportedReaderFeatures = map[string]bool{
 	"timestampNtz": true, "v2Checkpoint": true, "vacuumProtocolCheck": true,
 	"typeWidening": true, "typeWidening-preview": true,
+	"deletionVectors": true, "columnMapping": true,
 }
 
 const maxLogLine = 64 << 20
@@ -40,6 +44,35 @@ type deltaAdd struct {
 	PartitionValues json.RawMessage `json:"partitionValues"`
 	Size            int64           `json:"size"`
 	DeletionVector  json.RawMessage `json:"deletionVector"`
+}
+
+// fileID is a file's identity in the log: its path and, when it has one,
+// its deletion vector's unique id (storage type, path or inline data, and
+// offset), as the Delta protocol defines it. A DELETE that adds a deletion
+// vector to a file writes `remove` of the file without one and `add` of the
+// same path with one, in either order within a commit: keyed by path alone,
+// the file would vanish from the snapshot (rows lost).
+func (a *deltaAdd) fileID() string {
+	if !a.hasDV() {
+		return a.Path
+	}
+	var dv struct {
+		StorageType    string `json:"storageType"`
+		PathOrInlineDv string `json:"pathOrInlineDv"`
+		Offset         *int64 `json:"offset"`
+	}
+	if json.Unmarshal(a.DeletionVector, &dv) != nil {
+		return a.Path + "\x00" + string(a.DeletionVector)
+	}
+	id := a.Path + "\x00" + dv.StorageType + dv.PathOrInlineDv
+	if dv.Offset != nil {
+		id += "@" + strconv.FormatInt(*dv.Offset, 10)
+	}
+	return id
+}
+
+func (a *deltaAdd) hasDV() bool {
+	return len(a.DeletionVector) > 0 && string(a.DeletionVector) != "null"
 }
 
 type deltaAction struct {
@@ -136,9 +169,9 @@ func deltaSnapshot(ctx context.Context, b *blob.Bucket, want *int64, objs []*blo
 	apply := func(a *deltaAction, inCheckpoint bool) {
 		switch {
 		case a.Add != nil:
-			live[a.Add.Path] = a.Add
+			live[a.Add.fileID()] = a.Add
 		case a.Remove != nil && !inCheckpoint:
-			delete(live, a.Remove.Path)
+			delete(live, a.Remove.fileID())
 		case a.MetaData != nil:
 			meta = a
 		case a.Protocol != nil:
@@ -188,14 +221,15 @@ func deltaSnapshot(ctx context.Context, b *blob.Bucket, want *int64, objs []*blo
 	if meta != nil {
 		snap.partitions = deltaPartitions(meta.MetaData.SchemaString, meta.MetaData.PartitionColumns)
 	}
-	paths := make([]string, 0, len(live))
-	for p := range live {
-		paths = append(paths, p)
+	ids := make([]string, 0, len(live))
+	for id := range live {
+		ids = append(ids, id)
 	}
-	sort.Strings(paths)
-	for _, p := range paths {
-		add := live[p]
-		if len(add.DeletionVector) > 0 && string(add.DeletionVector) != "null" {
+	sort.Strings(ids)
+	for _, id := range ids {
+		add := live[id]
+		p := add.Path
+		if add.hasDV() {
 			return nil, fmt.Errorf("%w: deletionVectors (file %s has one); read the table with Spark and write a plain copy, or run REORG TABLE ... APPLY (PURGE)", ErrDeltaFeature, p)
 		}
 		rel, err := url.PathUnescape(p)
@@ -227,7 +261,7 @@ func checkProtocol(proto, meta *deltaAction) error {
 		conf, err := partitionValues(meta.MetaData.Configuration)
 		if err == nil {
 			if m := conf["delta.columnMapping.mode"]; m != nil && *m != "none" {
-				return fmt.Errorf("%w: columnMapping (mode %s)", ErrDeltaFeature, *m)
+				return fmt.Errorf("%w: columnMapping (mode %s): lockstep cannot map its physical column names yet; write a copy of the table without column mapping, or pin delta_version: to a version before it was enabled", ErrDeltaFeature, *m)
 			}
 		}
 	}
@@ -236,11 +270,11 @@ func checkProtocol(proto, meta *deltaAction) error {
 	}
 	p := proto.Protocol
 	if p.MinReaderVersion > 3 {
-		return fmt.Errorf("%w: minReaderVersion %d", ErrDeltaFeature, p.MinReaderVersion)
+		return fmt.Errorf("%w: minReaderVersion %d (a newer Delta protocol); pin delta_version: to a version written before it", ErrDeltaFeature, p.MinReaderVersion)
 	}
 	for _, f := range p.ReaderFeatures {
 		if !supportedReaderFeatures[f] {
-			return fmt.Errorf("%w: %s", ErrDeltaFeature, f)
+			return fmt.Errorf("%w: %s; rewrite the table without it, or pin delta_version: to a version before it was enabled", ErrDeltaFeature, f)
 		}
 	}
 	return nil
