@@ -245,7 +245,7 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 			var clash *publish.NameClashError
 			if errors.As(err, &clash) {
 				return bad(at("assets", name), "assets %q and %q would both publish %q (shards are named NAME-<i>of<N>; names are compared ignoring case); rename one",
-					from[strings.ToLower(clash.Name)], name, clash.Name)
+					from[strings.ToLower(clash.Assets[0])], name, clash.Name)
 			}
 			return bad(at("assets", name), "%v", err)
 		}

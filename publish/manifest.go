@@ -175,8 +175,12 @@ func CheckAssetNames(assets []Asset) error {
 		if err := CheckName("asset file", a.File); err != nil {
 			return err
 		}
-		keys := map[string]string{strings.ToLower(a.Name): a.Name, strings.ToLower(a.File): a.File}
-		for key, n := range keys {
+		names := []string{a.Name} // checked in this order, so the error is the same every time
+		if !strings.EqualFold(a.File, a.Name) {
+			names = append(names, a.File)
+		}
+		for _, n := range names {
+			key := strings.ToLower(n)
 			if key == StagedManifest || key == CurrentLink || key == ReleasesDir {
 				return fmt.Errorf("asset %q: file name %q is reserved", a.Name, n)
 			}
@@ -184,8 +188,8 @@ func CheckAssetNames(assets []Asset) error {
 				return &NameClashError{Name: n, Assets: [2]string{other, a.Name}}
 			}
 		}
-		for key := range keys {
-			seen[key] = a.Name
+		for _, n := range names {
+			seen[strings.ToLower(n)] = a.Name
 		}
 	}
 	return nil
