@@ -121,15 +121,13 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 	var parentSeq int64
 	var parent string
 	if b.Store != nil {
-		seqs, err := b.Store.Seqs(ctx, bundle.Name, bundle.Channel)
+		seq, head, err := b.Store.HeadSeq(ctx, bundle.Name, bundle.Channel)
 		if err != nil {
 			return nil, err
 		}
-		if n := len(seqs); n > 0 {
-			parentSeq = seqs[n-1]
-			if head, err := b.Store.ReadEntry(ctx, bundle.Name, bundle.Channel, parentSeq); err == nil {
-				parent = head.Release
-			}
+		parentSeq = seq
+		if head != nil {
+			parent = head.Release
 		}
 	}
 	srcs, err := b.resolve(ctx, bundle)

@@ -76,17 +76,13 @@ func Run(ctx context.Context, b *Builder, bundle *Bundle, opts RunOptions) (_ *R
 			res.Status, res.Published = "published", true
 		}
 	}
-	seqs, err := b.Store.Seqs(ctx, bundle.Name, bundle.Channel)
+	head, served, err := b.Store.HeadSeq(ctx, bundle.Name, bundle.Channel)
 	if err != nil {
 		return nil, err
 	}
-	head := int64(0)
-	if n := len(seqs); n > 0 {
-		head = seqs[n-1]
-		if e, err := b.Store.ReadEntry(ctx, bundle.Name, bundle.Channel, head); err == nil && e.Release == res.Release {
-			res.Seq = head
-			return res, nil // already served
-		}
+	if served != nil && served.Release == res.Release {
+		res.Seq = head
+		return res, nil // already served
 	}
 	if head != m.ParentSeq {
 		res.Status = "superseded"

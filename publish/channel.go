@@ -186,6 +186,22 @@ func (s *Store) Head(ctx context.Context, bundle, ch string) (*Entry, error) {
 	return s.readHead(ctx, bundle, ch, seqs[len(seqs)-1])
 }
 
+// HeadSeq returns the sequence number of the channel's last entry (0 for a
+// channel never moved) and that entry, or a nil entry when it cannot be read
+// (a corrupt head, whose fix is the next entry).
+func (s *Store) HeadSeq(ctx context.Context, bundle, ch string) (int64, *Entry, error) {
+	seqs, err := s.Seqs(ctx, bundle, ch)
+	if err != nil || len(seqs) == 0 {
+		return 0, nil, err
+	}
+	seq := seqs[len(seqs)-1]
+	e, err := s.readHead(ctx, bundle, ch, seq)
+	if errors.Is(err, ErrCorruptHead) {
+		return seq, nil, nil
+	}
+	return seq, e, err
+}
+
 func (s *Store) readHead(ctx context.Context, bundle, ch string, seq int64) (*Entry, error) {
 	e, err := s.ReadEntry(ctx, bundle, ch, seq)
 	if errors.Is(err, ErrVerify) || errors.Is(err, ErrNotFound) {

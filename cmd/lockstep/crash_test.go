@@ -66,12 +66,7 @@ func crashConsistency(t *testing.T, backend string, newStore func(*testing.T, st
 	var wantB pipeline.BuildResult
 	store0, _ := fresh(0)
 	okJSON(t, store0, &wantB, "build", "--spec", specB, "--stage", stage)
-	probe := lockstepEnv(t, store0, []string{"LOCKSTEP_CRASH_AT_OP=1000000"}, "run", "--spec", specB, "--stage", stage)
-	m := opsLine.FindStringSubmatch(probe.stderr)
-	if probe.code != 0 || m == nil {
-		t.Fatalf("probe run: exit %d: %s", probe.code, probe.stderr)
-	}
-	ops, _ := strconv.Atoi(m[1])
+	ops := storeOps(t, store0, "run", "--spec", specB, "--stage", stage)
 	if backend != "file" && ops < 50 {
 		t.Fatalf("a run makes only %d store operations; the test needs at least 50 crash points", ops)
 	}
@@ -107,6 +102,19 @@ func crashConsistency(t *testing.T, backend string, newStore func(*testing.T, st
 			t.Fatalf("op %d: verify --all after the rerun: exit %d\n%s%s", n, v.code, v.stdout, v.stderr)
 		}
 	}
+}
+
+// storeOps runs a command to its end with the op counter on and returns
+// how many store operations it made (a crash point past them all).
+func storeOps(t *testing.T, store string, args ...string) int {
+	t.Helper()
+	probe := lockstepEnv(t, store, []string{"LOCKSTEP_CRASH_AT_OP=1000000"}, args...)
+	m := opsLine.FindStringSubmatch(probe.stderr)
+	if probe.code != 0 || m == nil {
+		t.Fatalf("probe %v: exit %d: %s", args, probe.code, probe.stderr)
+	}
+	ops, _ := strconv.Atoi(m[1])
+	return ops
 }
 
 // lockstepEnv is lockstep with extra environment.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -28,12 +27,7 @@ func TestReplayedTrigger(t *testing.T) {
 			// How many store operations the old trigger's run makes, on a twin store.
 			twin := b.url(t, filepath.Join(dir, "twin"))
 			ok(t, twin, "run", "--spec", specA, "--stage", stage)
-			probe := lockstepEnv(t, twin, []string{"LOCKSTEP_CRASH_AT_OP=1000000"}, "run", "--spec", specOld, "--stage", stage)
-			m := opsLine.FindStringSubmatch(probe.stderr)
-			if probe.code != 0 || m == nil {
-				t.Fatalf("probe: exit %d: %s", probe.code, probe.stderr)
-			}
-			ops, _ := strconv.Atoi(m[1])
+			ops := storeOps(t, twin, "run", "--spec", specOld, "--stage", stage)
 
 			store := b.url(t, filepath.Join(dir, "store"))
 			ok(t, store, "run", "--spec", specA, "--stage", stage)
@@ -241,17 +235,7 @@ func entryJSON(seq int64, release, previous string) []byte {
 // putObject writes an object as an attacker with write access would.
 func putObject(t *testing.T, store, key string, data []byte) {
 	t.Helper()
-	ctx := context.Background()
-	loc, err := publish.ParseLocation(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := loc.OpenBucket(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := b.WriteAll(ctx, key, data, nil); err != nil {
+	if err := testBucket(t, store).WriteAll(context.Background(), key, data, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -269,12 +253,7 @@ func TestLeftovers(t *testing.T) {
 			specB := gcSpec(t, dir, "b", "lz4", "lz4")
 			twin := b.url(t, filepath.Join(dir, "twin"))
 			ok(t, twin, "run", "--spec", specA, "--stage", stage)
-			probe := lockstepEnv(t, twin, []string{"LOCKSTEP_CRASH_AT_OP=1000000"}, "publish", "--spec", specB, "--stage", stage)
-			m := opsLine.FindStringSubmatch(probe.stderr)
-			if probe.code != 0 || m == nil {
-				t.Fatalf("probe: exit %d: %s", probe.code, probe.stderr)
-			}
-			ops, _ := strconv.Atoi(m[1])
+			ops := storeOps(t, twin, "publish", "--spec", specB, "--stage", stage)
 
 			store := b.url(t, filepath.Join(dir, "store"))
 			var a pipeline.RunResult
@@ -343,12 +322,7 @@ func TestInterruptedPublish(t *testing.T) {
 			stage := filepath.Join(dir, "stage")
 			specB := gcSpec(t, dir, "b", "lz4", "lz4")
 			twin := b.url(t, filepath.Join(dir, "twin"))
-			probe := lockstepEnv(t, twin, []string{"LOCKSTEP_CRASH_AT_OP=1000000"}, "publish", "--spec", specB, "--stage", stage)
-			m := opsLine.FindStringSubmatch(probe.stderr)
-			if probe.code != 0 || m == nil {
-				t.Fatalf("probe: exit %d: %s", probe.code, probe.stderr)
-			}
-			ops, _ := strconv.Atoi(m[1])
+			ops := storeOps(t, twin, "publish", "--spec", specB, "--stage", stage)
 
 			store := b.url(t, filepath.Join(dir, "store"))
 			pause := filepath.Join(dir, "pause")

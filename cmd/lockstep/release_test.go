@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"gocloud.dev/blob"
+
 	"github.com/lockstep-data/lockstep/pipeline"
 	"github.com/lockstep-data/lockstep/publish"
 	"github.com/lockstep-data/lockstep/publish/publishtest"
@@ -233,15 +235,7 @@ func flipByte(t *testing.T, store, key string, at int) {
 func editObject(t *testing.T, store, key string, edit func([]byte) []byte) {
 	t.Helper()
 	ctx := context.Background()
-	loc, err := publish.ParseLocation(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := loc.OpenBucket(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testBucket(t, store)
 	data, err := b.ReadAll(ctx, key)
 	if err != nil {
 		t.Fatal(err)
@@ -249,6 +243,22 @@ func editObject(t *testing.T, store, key string, edit func([]byte) []byte) {
 	if err := b.WriteAll(ctx, key, edit(data), nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testBucket opens the store's bucket directly, bypassing lockstep, and
+// closes it when the test ends.
+func testBucket(t *testing.T, store string) *blob.Bucket {
+	t.Helper()
+	loc, err := publish.ParseLocation(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := loc.OpenBucket(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }
 
 func assertCurrent(t *testing.T, serve, release string) {
@@ -480,14 +490,7 @@ func TestRollbackRepublish(t *testing.T) {
 
 func deleteObject(t *testing.T, store, key string) {
 	t.Helper()
-	ctx := context.Background()
-	loc, _ := publish.ParseLocation(store)
-	b, err := loc.OpenBucket(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := b.Delete(ctx, key); err != nil {
+	if err := testBucket(t, store).Delete(context.Background(), key); err != nil {
 		t.Fatal(err)
 	}
 }
