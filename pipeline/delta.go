@@ -25,12 +25,9 @@ import (
 // does not support; the error names the feature.
 var ErrDeltaFeature = errors.New("unsupported Delta feature")
 
-// supportedReaderFeatures are the Delta reader features lockstep honours.
-// Deletion vectors and column mapping change which rows or columns a file
-// holds. A table may list them without using them (liquid clustering
-// tables list deletionVectors; column mapping may be mode none), so they
-// pass here and are refused where used: a file with a deletion vector, a
-// column mapping mode other than none.
+// supportedReaderFeatures are the Delta reader features lockstep honours:
+// deletion vectors are applied to the rows read (delta_dv.go), column
+// mapping to the columns (delta_mapping.go).
 var supportedReaderFeatures = map[string]bool{
 	"timestampNtz": true, "v2Checkpoint": true, "vacuumProtocolCheck": true,
 	"typeWidening": true, "typeWidening-preview": true,
@@ -96,7 +93,9 @@ type deltaSnap struct {
 	version    int64
 	files      []*blob.ListObject
 	values     [][]*string
+	dvs        []*deletionVector // per file; nil where a file has none
 	partitions []Partition
+	mapping    *columnMapping // nil unless column mapping is on
 }
 
 var (
@@ -214,12 +213,18 @@ func deltaSnapshot(ctx context.Context, b *blob.Bucket, want *int64, objs []*blo
 			apply(a, false)
 		}
 	}
-	if err := checkProtocol(proto, meta); err != nil {
+	mode, err := checkProtocol(proto, meta)
+	if err != nil {
 		return nil, err
 	}
 	snap := &deltaSnap{version: target}
 	if meta != nil {
 		snap.partitions = deltaPartitions(meta.MetaData.SchemaString, meta.MetaData.PartitionColumns)
+		if mode != "" {
+			if snap.mapping, err = newColumnMapping(mode, meta.MetaData.SchemaString); err != nil {
+				return nil, err
+			}
+		}
 	}
 	ids := make([]string, 0, len(live))
 	for id := range live {
@@ -229,8 +234,14 @@ func deltaSnapshot(ctx context.Context, b *blob.Bucket, want *int64, objs []*blo
 	for _, id := range ids {
 		add := live[id]
 		p := add.Path
+		var dv *deletionVector
 		if add.hasDV() {
-			return nil, fmt.Errorf("%w: deletionVectors (file %s has one); read the table with Spark and write a plain copy, or run REORG TABLE ... APPLY (PURGE)", ErrDeltaFeature, p)
+			if dv, err = parseDV(add.DeletionVector); err == nil {
+				_, err = dv.key()
+			}
+			if err != nil {
+				return nil, fmt.Errorf("file %s: %v", p, err)
+			}
 		}
 		rel, err := url.PathUnescape(p)
 		if err != nil || strings.Contains(rel, "://") || strings.HasPrefix(rel, "/") || strings.Contains("/"+rel+"/", "/../") {
@@ -246,38 +257,49 @@ func deltaSnapshot(ctx context.Context, b *blob.Bucket, want *int64, objs []*blo
 		}
 		row := make([]*string, len(snap.partitions))
 		for i, part := range snap.partitions {
-			if v, ok := vals[part.Name]; ok {
+			key := part.Name
+			if snap.mapping != nil {
+				key = snap.mapping.physical(key)
+			}
+			if v, ok := vals[key]; ok {
 				row[i] = v
 			}
 		}
 		snap.files = append(snap.files, o)
 		snap.values = append(snap.values, row)
+		snap.dvs = append(snap.dvs, dv)
 	}
 	return snap, nil
 }
 
-func checkProtocol(proto, meta *deltaAction) error {
+// checkProtocol refuses a table that needs a reader feature lockstep does
+// not honour, and returns its column mapping mode ("name", "id", or "" for
+// none).
+func checkProtocol(proto, meta *deltaAction) (mode string, err error) {
 	if meta != nil && len(meta.MetaData.Configuration) > 0 {
 		conf, err := partitionValues(meta.MetaData.Configuration)
 		if err == nil {
 			if m := conf["delta.columnMapping.mode"]; m != nil && *m != "none" {
-				return fmt.Errorf("%w: columnMapping (mode %s): lockstep cannot map its physical column names yet; write a copy of the table without column mapping, or pin delta_version: to a version before it was enabled", ErrDeltaFeature, *m)
+				mode = *m
 			}
 		}
 	}
+	if mode != "" && mode != "name" && mode != "id" {
+		return "", fmt.Errorf("%w: columnMapping mode %q (Delta defines name and id); pin delta_version: to a version before it was set", ErrDeltaFeature, mode)
+	}
 	if proto == nil {
-		return nil
+		return mode, nil
 	}
 	p := proto.Protocol
 	if p.MinReaderVersion > 3 {
-		return fmt.Errorf("%w: minReaderVersion %d (a newer Delta protocol); pin delta_version: to a version written before it", ErrDeltaFeature, p.MinReaderVersion)
+		return "", fmt.Errorf("%w: minReaderVersion %d (a newer Delta protocol); pin delta_version: to a version written before it", ErrDeltaFeature, p.MinReaderVersion)
 	}
 	for _, f := range p.ReaderFeatures {
 		if !supportedReaderFeatures[f] {
-			return fmt.Errorf("%w: %s; rewrite the table without it, or pin delta_version: to a version before it was enabled", ErrDeltaFeature, f)
+			return "", fmt.Errorf("%w: %s; rewrite the table without it, or pin delta_version: to a version before it was enabled", ErrDeltaFeature, f)
 		}
 	}
-	return nil
+	return mode, nil
 }
 
 // partitionValues reads a string map as a JSON object (commits) or as the

@@ -19,12 +19,15 @@ type Inspection struct {
 	Unsupported  []string      `json:"unsupported,omitempty"`
 }
 
-// InspectFile is one file a build would read.
+// InspectFile is one file a build would read. Rows are the rows a build
+// reads: the file's, less those its Delta deletion vector deletes.
 type InspectFile struct {
-	Path         string `json:"path"`
-	Size         int64  `json:"size"`
-	Rows         int64  `json:"rows"`
-	SparkVersion string `json:"spark_version,omitempty"`
+	Path           string `json:"path"`
+	Size           int64  `json:"size"`
+	Rows           int64  `json:"rows"`
+	DeletedRows    int64  `json:"deleted_rows,omitempty"`
+	DeletionVector string `json:"deletion_vector,omitempty"`
+	SparkVersion   string `json:"spark_version,omitempty"`
 }
 
 // Inspect discovers the input at url and reads every kept file's footer
@@ -41,7 +44,7 @@ func Inspect(ctx context.Context, url string, opts DiscoverOptions) (*Inspection
 	defer src.Close()
 	in := &Inspection{URL: src.URL, Skipped: skipped, Partitions: src.Partitions, DeltaVersion: src.DeltaVersion}
 	readable := 0
-	for _, f := range src.Files {
+	for i, f := range src.Files {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -50,10 +53,19 @@ func Inspect(ctx context.Context, url string, opts DiscoverOptions) (*Inspection
 			in.Unsupported = append(in.Unsupported, err.Error())
 			continue
 		}
+		if src.dvs != nil && src.dvs[i] != nil {
+			// Loaded and checked as a build would, so a corrupt one is reported.
+			if _, err := src.dvs[i].load(ctx, src.bucket, pf.NumRows()); err != nil {
+				in.Unsupported = append(in.Unsupported, fmt.Sprintf("%s: %v", f.Path, err))
+				continue
+			}
+		}
 		readable++
 		v, _ := pf.KeyValue("org.apache.spark.version")
-		in.Files = append(in.Files, InspectFile{Path: f.Path, Size: f.Size, Rows: pf.NumRows(), SparkVersion: v})
-		in.Rows += pf.NumRows()
+		rows := pf.NumRows() - f.DeletedRows
+		in.Files = append(in.Files, InspectFile{Path: f.Path, Size: f.Size, Rows: rows,
+			DeletedRows: f.DeletedRows, DeletionVector: f.DeletionVector, SparkVersion: v})
+		in.Rows += rows
 	}
 	if len(in.Unsupported) == 0 {
 		schema, err := src.Schema(ctx)

@@ -187,15 +187,42 @@ func (s *Source) readFile(ctx context.Context, schema *arrow.Schema, i int, out 
 		out.err = err
 		return
 	}
-	conform, err := s.conformer(f.Schema(), schema, i)
+	have, project, err := s.project(f)
 	if err != nil {
 		out.err = fmt.Errorf("%w: input %q: %s: %v", ErrInput, s.Name, in.Path, err)
 		return
+	}
+	conform, err := s.conformer(have, schema, i)
+	if err != nil {
+		out.err = fmt.Errorf("%w: input %q: %s: %v", ErrInput, s.Name, in.Path, err)
+		return
+	}
+	var deleted *rowFilter
+	if s.dvs != nil && s.dvs[i] != nil {
+		bm, err := s.dvs[i].load(ctx, s.bucket, f.NumRows())
+		if err != nil {
+			out.err = fmt.Errorf("%w: input %q: %s: %v; the table is damaged: restore the file from backup, or pin delta_version: to a version before this deletion vector", ErrInput, s.Name, in.Path, err)
+			return
+		}
+		deleted = newRowFilter(bm)
 	}
 	if v, ok := f.KeyValue("org.apache.spark.version"); ok {
 		out.sparkVersion = v
 	}
 	out.err = f.Records(ctx, 0, func(rec arrow.RecordBatch) error {
+		if deleted != nil {
+			kept, err := deleted.apply(rec)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %v", errConform, in.Path, err)
+			}
+			defer kept.Release()
+			rec = kept
+		}
+		if project != nil {
+			mapped := project(rec)
+			defer mapped.Release()
+			rec = mapped
+		}
 		c, err := conform(ctx, rec)
 		if err != nil {
 			return fmt.Errorf("%w: %s: %v", errConform, in.Path, err)

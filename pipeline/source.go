@@ -37,6 +37,10 @@ type Source struct {
 	partAt     []int
 	// DeltaVersion is the Delta table version read, for a Delta table.
 	DeltaVersion *int64
+	// dvs are the Delta files' deletion vectors (nil: none), mapping the
+	// table's column mapping (nil: none).
+	dvs     []*deletionVector
+	mapping *columnMapping
 	// SparkSchema is Spark's schema from the first footer that names one
 	// (org.apache.spark.sql.parquet.row.metadata).
 	SparkSchema string
@@ -146,6 +150,7 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 		v := snap.version
 		src.DeltaVersion, src.Partitions = &v, snap.partitions
 		kept, parts = snap.files, snap.values
+		src.dvs, src.mapping = snap.dvs, snap.mapping
 		inLog := map[string]bool{}
 		for _, o := range kept {
 			inLog[o.Key] = true
@@ -188,6 +193,9 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 				return
 			}
 			files[i] = publish.InputFile{Path: obj.Key, Size: obj.Size, Checksum: sum}
+			if src.dvs != nil && src.dvs[i] != nil {
+				files[i].DeletionVector, files[i].DeletedRows = src.dvs[i].id(), src.dvs[i].Cardinality
+			}
 		}()
 	}
 	wg.Wait()
@@ -474,7 +482,11 @@ func (s *Source) Schema(ctx context.Context) (*arrow.Schema, error) {
 		if v, ok := f.KeyValue("org.apache.spark.sql.parquet.row.metadata"); ok && s.SparkSchema == "" {
 			s.SparkSchema = v
 		}
-		if err := m.add(in.Path, f.Schema()); err != nil {
+		fs, _, err := s.project(f)
+		if err != nil {
+			return nil, fmt.Errorf("%w: input %q: %s: %v", ErrInput, s.Name, in.Path, err)
+		}
+		if err := m.add(in.Path, fs); err != nil {
 			return nil, fmt.Errorf("%w: input %q: %v", ErrInput, s.Name, err)
 		}
 	}
@@ -497,6 +509,15 @@ func (s *Source) Schema(ctx context.Context) (*arrow.Schema, error) {
 	}
 	s.schema = arrow.NewSchema(fields, nil)
 	return s.schema, nil
+}
+
+// project is file f's schema as the table sees it, and the function that
+// maps its records (nil: none needed): Delta's column mapping.
+func (s *Source) project(f *reader.File) (*arrow.Schema, func(arrow.RecordBatch) arrow.RecordBatch, error) {
+	if s.mapping == nil {
+		return f.Schema(), nil, nil
+	}
+	return s.mapping.project(f.Schema(), f.FieldIDs())
 }
 
 func (s *Source) open(ctx context.Context, in publish.InputFile) (*reader.File, error) {

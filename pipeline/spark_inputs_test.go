@@ -214,15 +214,24 @@ func TestSparkInputs(t *testing.T) {
 				t.Error("no file skipped: the update and delete left files the log removed")
 			}
 		},
+		"delta_dv":      checkDVs(1, 60-40),
+		"delta_dv_part": checkDVs(2, 60-40),
+		"delta_cm_name": checkMapping("name"),
+		"delta_cm_id":   checkMapping("id"),
+		"delta_cm_dv": func(t *testing.T, src *Source, skipped []Skipped) {
+			checkMapping("name")(t, src, skipped)
+			checkDVs(-1, -1)(t, src, skipped)
+		},
 	}
 	values := 0
 	for name, check := range cases {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(dir, name)
-			if _, err := os.Stat(path); err != nil && name == "delta" && os.Getenv("CI") != "true" {
+			delta := strings.HasPrefix(name, "delta")
+			if _, err := os.Stat(path); err != nil && delta && os.Getenv("CI") != "true" {
 				t.Skip("no Delta table: LOCKSTEP_SPARK_JARS had no delta-spark")
 			}
-			src, skipped, got := scanRows(t, "file://"+path, DiscoverOptions{RequireSuccess: name != "delta"})
+			src, skipped, got := scanRows(t, "file://"+path, DiscoverOptions{RequireSuccess: !delta})
 			want := readJSONL(t, path+".jsonl")
 			if check != nil {
 				check(t, src, skipped)
@@ -247,6 +256,45 @@ func TestSparkInputs(t *testing.T) {
 	t.Logf("%d values compared with Spark's", values)
 }
 
+// checkDVs: the table has files files (-1: any number), all with deletion
+// vectors, which delete deleted rows in all (-1: at least one).
+func checkDVs(files int, deleted int64) func(*testing.T, *Source, []Skipped) {
+	return func(t *testing.T, src *Source, _ []Skipped) {
+		var n int64
+		for _, f := range src.Files {
+			if f.DeletionVector == "" && files >= 0 {
+				t.Errorf("file %s has no deletion vector", f.Path)
+			}
+			n += f.DeletedRows
+		}
+		if (files >= 0 && len(src.Files) != files) || (deleted >= 0 && n != deleted) || n == 0 {
+			t.Errorf("%d files deleting %d rows, want %d files deleting %d", len(src.Files), n, files, deleted)
+		}
+	}
+}
+
+// checkMapping: the table is column-mapped, and the schema read has the
+// logical names after the renames and the drop.
+func checkMapping(mode string) func(*testing.T, *Source, []Skipped) {
+	return func(t *testing.T, src *Source, _ []Skipped) {
+		if src.mapping == nil || src.mapping.mode != mode {
+			t.Fatalf("column mapping %+v, want mode %s", src.mapping, mode)
+		}
+		var names []string
+		for _, f := range src.schema.Fields() {
+			names = append(names, f.Name)
+		}
+		want := []string{"id", "label", "st", "arr", "m", "score", "segment"}
+		if !reflect.DeepEqual(names, want) {
+			t.Errorf("columns %v, want %v", names, want)
+		}
+		st, _ := src.schema.FieldsByName("st")
+		if len(st) != 1 || st[0].Type.ID() != arrow.STRUCT || st[0].Type.(*arrow.StructType).Field(1).Name != "why" {
+			t.Errorf("st is %v, want struct<x, why>", st)
+		}
+	}
+}
+
 func keys(m map[string]any) []string {
 	var out []string
 	for k := range m {
@@ -263,6 +311,42 @@ func TestSparkOrder(t *testing.T) {
 	for i, r := range rows {
 		if r["id"].(float64) != float64(i) {
 			t.Fatalf("row %d has id %v: the canonical order is broken", i, r["id"])
+		}
+	}
+}
+
+// TestDeltaColumnMappingByID: in id mode columns are found by Parquet field
+// id. Spark's id-mode table with every physical name in its log changed
+// still reads as Spark read it; the same log in name mode finds no column
+// but the partition's, which shows the ids, not the names, did the work.
+func TestDeltaColumnMappingByID(t *testing.T) {
+	table := filepath.Join(sparkInputs(t), "delta_cm_id")
+	want := readJSONL(t, table+".jsonl")
+	for _, mode := range []string{"id", "name"} {
+		dir := t.TempDir()
+		if err := os.CopyFS(dir, os.DirFS(table)); err != nil {
+			t.Fatal(err)
+		}
+		logs, _ := filepath.Glob(filepath.Join(dir, "_delta_log", "*.json"))
+		for _, p := range logs {
+			data, _ := os.ReadFile(p)
+			s := strings.ReplaceAll(string(data), `physicalName\":\"col-`, `physicalName\":\"renamed-`)
+			s = strings.ReplaceAll(s, `"delta.columnMapping.mode":"id"`, `"delta.columnMapping.mode":"`+mode+`"`)
+			// Partition values stay keyed by the physical name the log gives.
+			s = strings.ReplaceAll(s, `"partitionValues":{"col-`, `"partitionValues":{"renamed-`)
+			os.WriteFile(p, []byte(s), 0o644)
+		}
+		src, _, got := scanRows(t, "file://"+dir, DiscoverOptions{})
+		switch mode {
+		case "id":
+			sort.SliceStable(got, func(i, j int) bool { return got[i]["id"].(float64) < got[j]["id"].(float64) })
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("id mode with renamed physical names: %d rows differ from Spark's %d", len(got), len(want))
+			}
+		case "name":
+			if n := src.schema.NumFields(); n != 1 {
+				t.Errorf("name mode with renamed physical names: %d columns %s, want the partition column alone", n, src.schema)
+			}
 		}
 	}
 }

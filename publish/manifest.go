@@ -60,6 +60,11 @@ type InputFile struct {
 	Path     string `json:"path"`
 	Size     int64  `json:"size"`
 	Checksum string `json:"checksum"` // "sha256:<hex>", "md5:<hex>" or "etag:<etag>"
+	// DeletionVector names a Delta file's deletion vector (its file and
+	// offset, or the digest of an inline one) and DeletedRows how many of
+	// the file's rows it deletes.
+	DeletionVector string `json:"deletion_vector,omitempty"`
+	DeletedRows    int64  `json:"deleted_rows,omitempty"`
 }
 
 // Asset is one file a server loads.

@@ -153,6 +153,15 @@ func OpenLimits(r io.ReaderAt, size int64, name string, lim Limits) (f *File, er
 // Schema is the file's schema in Arrow terms.
 func (f *File) Schema() *arrow.Schema { return f.tree.schema }
 
+// FieldIDs are the Parquet field ids of Schema's fields, in its order.
+func (f *File) FieldIDs() []FieldID {
+	out := make([]FieldID, len(f.tree.fields))
+	for i, n := range f.tree.fields {
+		out[i] = fieldIDs(n)
+	}
+	return out
+}
+
 // NumRows is the row count the footer states.
 func (f *File) NumRows() int64 { return f.pf.NumRows() }
 

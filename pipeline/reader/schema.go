@@ -26,6 +26,7 @@ type node struct {
 	kind     nodeKind
 	typ      arrow.DataType
 	nullable bool
+	id       int32   // the Parquet field id; 0 when the writer set none
 	children []*node // struct fields; for lists and maps, the single element
 
 	// def is the definition level at which this node is non-null; for a
@@ -136,6 +137,14 @@ func newSchemaTree(ses []format.SchemaElement) (*schemaTree, error) {
 
 // mapField maps element e whose parent is defined at level def and repeated at level rep.
 func (t *schemaTree) mapField(e *elem, def, rep int) (*node, error) {
+	n, err := t.mapRepeated(e, def, rep)
+	if err == nil {
+		n.id = e.se.FieldID
+	}
+	return n, err
+}
+
+func (t *schemaTree) mapRepeated(e *elem, def, rep int) (*node, error) {
 	switch e.repetition() {
 	case format.Optional:
 		n, err := t.mapValue(e, def+1, rep)
@@ -501,4 +510,26 @@ func (t *schemaTree) path(i int) string {
 	}
 	find(t.fields)
 	return strings.Join(parts, ".")
+}
+
+// FieldID is a field's Parquet field id (0 when the writer set none) and
+// those of the fields under it, in the shape of its Arrow type: a struct's
+// fields, a list's element, a map's key and value. Table formats that
+// resolve columns by id (Delta's column mapping in id mode, Iceberg) read
+// these.
+type FieldID struct {
+	ID       int32
+	Children []FieldID
+}
+
+func fieldIDs(n *node) FieldID {
+	out := FieldID{ID: n.id}
+	kids := n.children
+	if n.kind == kindMap && len(kids) == 1 {
+		kids = kids[0].children // the entries group: key, value
+	}
+	for _, c := range kids {
+		out.Children = append(out.Children, fieldIDs(c))
+	}
+	return out
 }

@@ -210,6 +210,53 @@ def write_delta(spark, out):
         "no checkpoint at version 2"
 
 
+def write_delta_dv(spark, out, partitioned):
+    # Deletion vectors, as Databricks enables them for new tables: a DELETE
+    # marks rows in a DV file instead of rewriting the part file. A second
+    # DELETE after the checkpoint replaces a file's DV with a larger one.
+    conf = {"spark.databricks.delta.properties.defaults.checkpointInterval": "2"}
+
+    def run():
+        from delta.tables import DeltaTable
+        df = spark.createDataFrame([(i, f"v{i}", ["eu", "us"][i % 2]) for i in range(60)],
+                                   "id long, v string, region string")
+        w = df.coalesce(1).write.format("delta").option("delta.enableDeletionVectors", "true")
+        (w.partitionBy("region") if partitioned else w).save(out)  # v0
+        t = DeltaTable.forPath(spark, out)
+        t.delete(F.col("id") % 5 == 0)  # v1: DVs
+        t.delete(F.col("id") % 7 == 0)  # v2: larger DVs replace them, and a checkpoint
+        t.delete(F.col("id") == 11)  # v3: after the checkpoint
+    with_conf(spark, conf, run)
+    assert any(f.endswith(".bin") for f in os.listdir(out)), "DELETE wrote no deletion vector file"
+
+
+def write_delta_cm(spark, out, mode, dv=False):
+    # Column mapping: files name columns by physical names (name mode) or
+    # field ids (id mode), nested fields too; RENAME and DROP change only the log.
+    props = {"delta.columnMapping.mode": mode, "delta.minReaderVersion": "2", "delta.minWriterVersion": "5"}
+    if dv:
+        props["delta.enableDeletionVectors"] = "true"
+    schema = ("id long, name string, score double, st struct<x:int, y:string>, "
+              "arr array<struct<f:int>>, m map<string, struct<g:string>>, part string")
+    rows = [(i, f"n{i}", i * 1.5, (i, f"s{i}"), [(i,), None] if i % 3 else None, {f"k{i}": (f"g{i}",)},
+             ["a", "b"][i % 2]) for i in range(30)]
+    w = spark.createDataFrame(rows, schema).coalesce(1).write.format("delta")
+    for k, v in props.items():
+        w = w.option(k, v)
+    w.partitionBy("part").save(out)  # v0
+    for old, new in [("name", "label"), ("st.y", "why"), ("arr.element.f", "ff"), ("m.value.g", "gg"),
+                     ("part", "segment")]:
+        spark.sql(f"ALTER TABLE delta.`{out}` RENAME COLUMN {old} TO {new}")
+    spark.sql(f"ALTER TABLE delta.`{out}` DROP COLUMN score")
+    spark.sql(f"ALTER TABLE delta.`{out}` ADD COLUMNS (score string)")  # reuses the dropped name
+    spark.createDataFrame([(100 + i, f"late{i}", (i, "w"), [(i,)], {}, "b", f"new{i}") for i in range(5)],
+                          "id long, label string, st struct<x:int, why:string>, arr array<struct<ff:int>>, "
+                          "m map<string, struct<gg:string>>, segment string, score string") \
+        .coalesce(1).write.format("delta").mode("append").save(out)
+    if dv:
+        from delta.tables import DeltaTable
+        DeltaTable.forPath(spark, out).delete(F.col("id") % 4 == 1)
+
 CASES = {
     "partitioned": write_partitioned,
     "ts_int96": lambda s, o: write_timestamps(s, o, "INT96"),
@@ -223,6 +270,11 @@ CASES = {
     "nullable_union": write_nullable_union,
     "streaming": write_streaming,
     "delta": write_delta,
+    "delta_dv": lambda s, o: write_delta_dv(s, o, False),
+    "delta_dv_part": lambda s, o: write_delta_dv(s, o, True),
+    "delta_cm_name": lambda s, o: write_delta_cm(s, o, "name"),
+    "delta_cm_id": lambda s, o: write_delta_cm(s, o, "id"),
+    "delta_cm_dv": lambda s, o: write_delta_cm(s, o, "name", dv=True),
 }
 
 # How Spark must read a case back (the default reads one file's schema).
@@ -267,14 +319,15 @@ def write(spark, outdir):
     os.makedirs(outdir, exist_ok=True)
     for name, fn in CASES.items():
         out = os.path.join(outdir, name)
-        if name == "delta" and not delta_enabled():
+        if name.startswith("delta") and not delta_enabled():
             print("gen_inputs: LOCKSTEP_SPARK_JARS has no delta-spark: no Delta table", file=sys.stderr)
             continue
         shutil.rmtree(out, ignore_errors=True)
         t0 = time.time()
         fn(spark, out)
-        reader = spark.read.format("delta") if name == "delta" else spark.read.options(**READ_OPTIONS.get(name, {}))
-        dump(reader.load(out) if name == "delta" else reader.parquet(out), out + ".jsonl")
+        delta = name.startswith("delta")
+        reader = spark.read.format("delta") if delta else spark.read.options(**READ_OPTIONS.get(name, {}))
+        dump(reader.load(out) if delta else reader.parquet(out), out + ".jsonl")
         print(f"gen_inputs: {name} {time.time() - t0:.1f}s", file=sys.stderr)
 
 
