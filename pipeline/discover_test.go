@@ -121,3 +121,39 @@ func TestSchemaConflictNamesBothFiles(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestFileMemoryOption: an input's file_memory is each file's budget. A
+// file of one 32 MiB page is read with the default budget and refused with
+// a 32 MiB one (a page counts twice its size), naming the spec key.
+func TestFileMemoryOption(t *testing.T) {
+	type row struct {
+		V int64 `parquet:"v,zstd"`
+	}
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[row](&buf, parquet.PageBufferSize(64<<20))
+	w.Write(make([]row, 4<<20))
+	w.Close()
+	os.WriteFile(filepath.Join(dir, "part-00000.parquet"), buf.Bytes(), 0o644)
+	read := func(budget int64) error {
+		ctx := context.Background()
+		src, _, err := DiscoverWith(ctx, "in", "file://"+dir, DiscoverOptions{FileMemory: budget})
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		schema, err := src.Schema(ctx)
+		if err != nil {
+			return err
+		}
+		_, _, err = src.Scan(ctx, schema, func(arrow.RecordBatch) error { return nil })
+		return err
+	}
+	if err := read(0); err != nil {
+		t.Fatalf("default budget: %v", err)
+	}
+	err := read(32 << 20)
+	if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "file_memory:") || !strings.Contains(err.Error(), "part-00000.parquet") {
+		t.Fatalf("a 32 MiB budget: %v", err)
+	}
+}

@@ -224,13 +224,18 @@ func TestSpecInputKeys(t *testing.T) {
 		text := "bundles:\n  a:\n    inputs: {p: {url: /tmp/x, " + input + "}}\n    assets: {p: {format: arrow, input: p}}\n"
 		return ParseSpec("s.yaml", []byte(text), all.Registry())
 	}
-	s, err := spec("partitions: {day: date, k: string}, delta_version: 7")
+	s, err := spec("partitions: {day: date, k: string}, delta_version: 7, file_memory: 512MiB")
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := s.Bundles["a"].DiscoverOptions("p")
-	if !opts.RequireSuccess || opts.DeltaVersion == nil || *opts.DeltaVersion != 7 || opts.PartitionTypes["day"] != "date" {
+	if !opts.RequireSuccess || opts.DeltaVersion == nil || *opts.DeltaVersion != 7 || opts.PartitionTypes["day"] != "date" || opts.FileMemory != 512<<20 {
 		t.Errorf("options %+v", opts)
+	}
+	for _, bad := range []string{"file_memory: 1MiB", "file_memory: lots"} {
+		if _, err := spec(bad); !errors.Is(err, ErrSpec) || !strings.Contains(err.Error(), "file_memory") {
+			t.Errorf("%s: %v", bad, err)
+		}
 	}
 	if _, err := spec("partitons: {day: date}"); !errors.Is(err, ErrSpec) || !strings.Contains(err.Error(), `unknown key "partitons"`) {
 		t.Errorf("misspelt key: %v", err)

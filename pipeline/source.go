@@ -48,6 +48,7 @@ type Source struct {
 	// per core (GOMAXPROCS).
 	Parallelism int
 	bucket      *blob.Bucket
+	fileMemory  int64             // each file's memory budget; 0: the reader's default
 	onFile      func(path string) // called by Scan before each file's records
 	schema      *arrow.Schema     // merged, with partitions; set by Schema
 }
@@ -101,6 +102,9 @@ type DiscoverOptions struct {
 	// PartitionTypes declares hive partition column types by Spark SQL name
 	// (string, int, bigint, double, date, timestamp); others are inferred.
 	PartitionTypes map[string]string
+	// FileMemory is each file's memory budget (reader.Limits.MaxFileMemory);
+	// 0 for the default.
+	FileMemory int64
 }
 
 // DiscoverWith is Discover with options.
@@ -113,7 +117,7 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: input %q: %v", ErrInput, name, err)
 	}
-	src = &Source{Name: name, URL: loc.Redacted(), bucket: b}
+	src = &Source{Name: name, URL: loc.Redacted(), bucket: b, fileMemory: opts.FileMemory}
 	defer func() {
 		if err != nil {
 			b.Close()
@@ -521,7 +525,11 @@ func (s *Source) project(f *reader.File) (*arrow.Schema, func(arrow.RecordBatch)
 }
 
 func (s *Source) open(ctx context.Context, in publish.InputFile) (*reader.File, error) {
-	f, err := reader.Open(&blobReaderAt{ctx: ctx, b: s.bucket, key: in.Path}, in.Size, s.URL+"/"+in.Path)
+	lim := reader.DefaultLimits
+	if s.fileMemory > 0 {
+		lim.MaxFileMemory = s.fileMemory
+	}
+	f, err := reader.OpenLimits(&blobReaderAt{ctx: ctx, b: s.bucket, key: in.Path}, in.Size, s.URL+"/"+in.Path, lim)
 	if err != nil {
 		return nil, fmt.Errorf("%w: input %q: %w", ErrInput, s.Name, err)
 	}

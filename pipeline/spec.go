@@ -79,15 +79,20 @@ type InputSpec struct {
 	Partitions map[string]string `yaml:"partitions" json:"partitions,omitempty"`
 	// DeltaVersion reads a Delta table at this version instead of the latest.
 	DeltaVersion *int64 `yaml:"delta_version" json:"delta_version,omitempty"`
+	// FileMemory is each Parquet file's memory budget (bytes or "512MiB";
+	// default 256MiB): its footer and the pages its columns hold at once.
+	FileMemory string `yaml:"file_memory" json:"file_memory,omitempty"`
 }
 
 // DiscoverOptions are the discovery options an input's spec asks for.
 func (b *Bundle) DiscoverOptions(name string) DiscoverOptions {
 	in := b.Inputs[name]
+	fm, _ := formats.ParseSize(in.FileMemory) // checked by Validate
 	return DiscoverOptions{
 		RequireSuccess: in.RequireSuccess == nil || *in.RequireSuccess,
 		DeltaVersion:   in.DeltaVersion,
 		PartitionTypes: in.Partitions,
+		FileMemory:     fm,
 	}
 }
 
@@ -203,6 +208,11 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 		}
 		if in.DeltaVersion != nil && *in.DeltaVersion < 0 {
 			return bad(at("inputs", name, "delta_version"), "input %q: delta_version %d is negative", name, *in.DeltaVersion)
+		}
+		if in.FileMemory != "" {
+			if n, err := formats.ParseSize(in.FileMemory); err != nil || n < 16<<20 {
+				return bad(at("inputs", name, "file_memory"), "input %q: file_memory %q must be a size of at least 16MiB, such as \"512MiB\"", name, in.FileMemory)
+			}
 		}
 	}
 	b.configs = map[string]formats.Config{}

@@ -27,24 +27,25 @@ func init() {
 	codecTable[format.Lz4Raw] = &lz4Codec{}
 	for i, c := range codecTable {
 		if c != nil && i != int(format.Uncompressed) {
-			codecTable[i] = boundedCodec{c}
+			codecTable[i] = boundedCodec{Codec: c}
 		}
 	}
 }
 
 var errPageSize = errors.New("page decompresses to more bytes than its header declares")
 
-// boundedCodec refuses pages whose declared size exceeds MaxPageBytes, and
-// output larger than the size the page header declares (a decompression bomb).
-// parquet-go passes a destination sized to the page header's uncompressed size.
-type boundedCodec struct{ compress.Codec }
-
-// MaxPageBytes caps the uncompressed size of one page.
-const MaxPageBytes = 256 << 20
+// boundedCodec counts each page against its file's memory budget before
+// decompressing it (budget.go), and refuses output larger than the size the
+// page header declares (a decompression bomb). parquet-go passes a
+// destination sized to the page header's uncompressed size.
+type boundedCodec struct {
+	compress.Codec
+	budget *budget // the file's, set for its columns by openCounted
+}
 
 func (b boundedCodec) Decode(dst, src []byte) ([]byte, error) {
-	if len(dst) > MaxPageBytes {
-		return dst[:0], fmt.Errorf("%w: page of %d bytes uncompressed (limit %d)", ErrLimit, len(dst), MaxPageBytes)
+	if err := b.budget.reserve(2*int64(len(dst)), func() string { return fmt.Sprintf("a page of %d MiB uncompressed", mib(int64(len(dst)))) }); err != nil {
+		return dst[:0], err
 	}
 	want := len(dst)
 	if len(src) == 0 {

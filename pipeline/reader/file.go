@@ -41,10 +41,13 @@ type Limits struct {
 	// it, so memory stays O(batch) whatever the rows hold. It must stay
 	// below 2 GiB, where Arrow's int32 offsets overflow.
 	BatchBytes int64
+	// MaxFileMemory is the file's memory budget: its decoded footer and
+	// the pages its columns hold at once (budget.go).
+	MaxFileMemory int64
 }
 
 // DefaultLimits are generous for real Spark output and small for attacks.
-var DefaultLimits = Limits{MaxFooter: 64 << 20, MaxRows: 1 << 31, MaxColumnChunk: 512 << 20, BatchBytes: 64 << 20}
+var DefaultLimits = Limits{MaxFooter: 64 << 20, MaxRows: 1 << 31, MaxColumnChunk: 512 << 20, BatchBytes: 64 << 20, MaxFileMemory: 256 << 20}
 
 // DefaultBatchRows is how many rows one record batch holds at most.
 const DefaultBatchRows = 64 * 1024
@@ -56,6 +59,7 @@ type File struct {
 	tree   *schemaTree
 	mem    memory.Allocator
 	limits Limits
+	budget *budget
 	cols   []*columnReader // one per leaf, reused by each row group in turn
 }
 
@@ -71,6 +75,10 @@ func OpenLimits(r io.ReaderAt, size int64, name string, lim Limits) (f *File, er
 	if lim.BatchBytes <= 0 || lim.BatchBytes > 1<<30 {
 		lim.BatchBytes = DefaultLimits.BatchBytes
 	}
+	if lim.MaxFileMemory <= 0 {
+		lim.MaxFileMemory = DefaultLimits.MaxFileMemory
+	}
+	bud := &budget{limit: lim.MaxFileMemory}
 	if size < 12 {
 		return nil, fmt.Errorf("%s: %w: %d bytes", name, ErrNotParquet, size)
 	}
@@ -94,12 +102,17 @@ func OpenLimits(r io.ReaderAt, size int64, name string, lim Limits) (f *File, er
 	if footer > lim.MaxFooter {
 		return nil, fmt.Errorf("%s: %w: footer of %d bytes (limit %d)", name, ErrLimit, footer, lim.MaxFooter)
 	}
+	if err := bud.reserve(footerCost(footer), func() string { return fmt.Sprintf("the footer of %d bytes", footer) }); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	open := func(r io.ReaderAt, size int64) (*parquet.File, error) {
-		return parquet.OpenFile(r, size,
-			parquet.SkipPageIndex(true),
-			parquet.SkipBloomFilters(true),
-			parquet.ReadBufferSize(1<<20),
-		)
+		return openCounted(bud, func() (*parquet.File, error) {
+			return parquet.OpenFile(r, size,
+				parquet.SkipPageIndex(true),
+				parquet.SkipBloomFilters(true),
+				parquet.ReadBufferSize(1<<20),
+			)
+		})
 	}
 	// The footer's declared lengths are checked against its bytes before
 	// parquet-go sees them (it allocates what they declare).
@@ -147,7 +160,7 @@ func OpenLimits(r io.ReaderAt, size int64, name string, lim Limits) (f *File, er
 			}
 		}
 	}
-	return &File{name: name, pf: pf, tree: tree, mem: memory.DefaultAllocator, limits: lim}, nil
+	return &File{name: name, pf: pf, tree: tree, mem: memory.DefaultAllocator, limits: lim, budget: bud}, nil
 }
 
 // Schema is the file's schema in Arrow terms.
@@ -203,7 +216,7 @@ func (f *File) rowGroup(ctx context.Context, gi int, rg parquet.RowGroup, batchR
 	if f.cols == nil {
 		f.cols = make([]*columnReader, len(f.tree.leaves))
 		for i, leaf := range f.tree.leaves {
-			f.cols[i] = &columnReader{}
+			f.cols[i] = &columnReader{budget: f.budget}
 			if f.tree.isFlat(leaf) {
 				f.cols[i].flat = newFlatReader(leaf)
 			}
@@ -397,13 +410,19 @@ type columnReader struct {
 	carry    []parquet.Value // rows read but given back by unread
 	arena    []byte          // holds byte-array values copied out of pages
 	flat     *flatReader     // reads a flat column instead (see flat.go)
+
+	budget   *budget           // the file's; see readPage
+	dict     parquet.Dictionary // the chunk's dictionary, once read
+	pageHeld int64              // budget held by the current page
+	dictHeld int64              // and by the dictionary, until the chunk ends
 }
 
 // reset points the reader at a new column chunk, keeping its buffers.
 func (c *columnReader) reset(pages parquet.Pages, repeated bool) {
 	flat := c.flat
+	c.budget.release(c.pageHeld + c.dictHeld)
 	*c = columnReader{pages: pages, repeated: repeated, buf: c.buf[:0], out: c.out[:0],
-		starts: c.starts[:0], carry: c.carry[:0], arena: c.arena, flat: flat}
+		starts: c.starts[:0], carry: c.carry[:0], arena: c.arena, flat: flat, budget: c.budget}
 	if flat != nil {
 		flat.reset()
 	}
@@ -532,7 +551,7 @@ func (c *columnReader) fill() error {
 	c.buf, c.pos = c.buf[:0], 0
 	for !c.eof {
 		if c.values == nil {
-			p, err := c.pages.ReadPage()
+			p, err := c.readPage()
 			if err == io.EOF {
 				c.eof = true
 				return nil
@@ -607,10 +626,14 @@ func (c *columnReader) releasePage() {
 		parquet.Release(c.page)
 		c.page = nil
 	}
+	c.budget.release(c.pageHeld)
+	c.pageHeld = 0
 }
 
 func (c *columnReader) close() {
 	c.releasePage()
+	c.budget.release(c.dictHeld)
+	c.dictHeld, c.dict = 0, nil
 	c.pages.Close()
 }
 

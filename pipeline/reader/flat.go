@@ -205,7 +205,7 @@ func (r *flatReader) readRows(c *columnReader, n int, budget int64) (int, error)
 func (r *flatReader) nextPage(c *columnReader) error {
 	c.releasePage()
 	r.page = nil
-	p, err := c.pages.ReadPage()
+	p, err := c.readPage()
 	if err == io.EOF {
 		return io.EOF
 	}

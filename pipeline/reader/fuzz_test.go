@@ -26,7 +26,8 @@ func FuzzReader(f *testing.F) {
 	for _, n := range []uint64{1 << 24, 1 << 31} {
 		f.Add(hostileListFile(f, n)) // a footer list longer than its bytes
 	}
-	f.Add(flatSeed(f)) // flat columns: the page-to-Arrow path
+	f.Add(flatSeed(f))             // flat columns: the page-to-Arrow path
+	f.Add(pageBomb(f, 16, 32<<20)) // pages over the file's memory budget together
 	if root := os.Getenv("LOCKSTEP_FIXTURES"); root != "" {
 		for _, p := range corpusFiles(f, root) {
 			if st, err := os.Stat(p); err == nil && st.Size() <= 64<<10 {
