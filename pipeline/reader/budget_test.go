@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-		"testing"
+	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/parquet-go/parquet-go"

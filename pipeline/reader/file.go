@@ -411,7 +411,7 @@ type columnReader struct {
 	arena    []byte          // holds byte-array values copied out of pages
 	flat     *flatReader     // reads a flat column instead (see flat.go)
 
-	budget   *budget           // the file's; see readPage
+	budget   *budget            // the file's; see readPage
 	dict     parquet.Dictionary // the chunk's dictionary, once read
 	pageHeld int64              // budget held by the current page
 	dictHeld int64              // and by the dictionary, until the chunk ends
