@@ -95,6 +95,7 @@ type deltaSnap struct {
 	values     [][]*string
 	dvs        []*deletionVector // per file; nil where a file has none
 	partitions []Partition
+	fields     []*deltaField  // the table schema
 	mapping    *columnMapping // nil unless column mapping is on
 }
 
@@ -220,10 +221,11 @@ func deltaSnapshot(ctx context.Context, b *blob.Bucket, want *int64, objs []*blo
 	snap := &deltaSnap{version: target}
 	if meta != nil {
 		snap.partitions = deltaPartitions(meta.MetaData.SchemaString, meta.MetaData.PartitionColumns)
+		if snap.fields, err = parseDeltaSchema(meta.MetaData.SchemaString); err != nil {
+			return nil, err
+		}
 		if mode != "" {
-			if snap.mapping, err = newColumnMapping(mode, meta.MetaData.SchemaString); err != nil {
-				return nil, err
-			}
+			snap.mapping = newColumnMapping(mode, snap.fields)
 		}
 	}
 	ids := make([]string, 0, len(live))

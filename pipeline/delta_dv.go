@@ -110,13 +110,21 @@ func (dv *deletionVector) id() string {
 	return fmt.Sprintf("%s@%d", k, *dv.Offset)
 }
 
-// load reads and checks the vector for a file of numRows rows: its frame's
-// size and CRC-32, its magic number, its cardinality, and that every
-// position is a row of the file.
-func (dv *deletionVector) load(ctx context.Context, b *blob.Bucket, numRows int64) (*roaring64.Bitmap, error) {
+// maxDVSize is the largest serialized vector a file of numRows rows can
+// need: a 64K-row container takes at most 8 KiB (a bitmap; an array or a
+// run container is chosen only when smaller) and a few bytes of header.
+func maxDVSize(numRows int64) int64 { return 64 + (numRows/65536+1)*(8192+16) }
+
+// load reads and checks the vector for a file of numRows rows: its size
+// against what the file's rows can need (before reading it), its frame's
+// size and CRC-32, its magic number and bucket count, and its positions:
+// strictly increasing, each a row of the file, as many as the log says.
+func (dv *deletionVector) load(ctx context.Context, b *blob.Bucket, numRows int64) (bm *roaring64.Bitmap, err error) {
+	if limit := maxDVSize(numRows); dv.SizeInBytes > limit {
+		return nil, fmt.Errorf("deletion vector of %d bytes for a file of %d rows, which needs at most %d", dv.SizeInBytes, numRows, limit)
+	}
 	var data []byte
 	if dv.StorageType == "i" {
-		var err error
 		if data, err = decodeZ85(dv.PathOrInlineDv, int(dv.SizeInBytes)); err != nil {
 			return nil, fmt.Errorf("inline deletion vector: %v", err)
 		}
@@ -144,29 +152,46 @@ func (dv *deletionVector) load(ctx context.Context, b *blob.Bucket, numRows int6
 			return nil, fmt.Errorf("deletion vector file %s at offset %d fails its CRC-32 check: the file is corrupt", key, *dv.Offset)
 		}
 	}
-	bm, err := parseDVBitmap(data)
-	if err != nil {
+	defer func() {
+		// The roaring library trusts its input's structure; what it makes
+		// of a malformed one is checked below, and a panic is an error.
+		if p := recover(); p != nil {
+			bm, err = nil, fmt.Errorf("deletion vector: malformed bitmap (%v)", p)
+		}
+	}()
+	if bm, err = parseDVBitmap(data, numRows); err != nil {
 		return nil, err
 	}
-	if n := bm.GetCardinality(); n != uint64(dv.Cardinality) {
-		return nil, fmt.Errorf("deletion vector holds %d rows, the log says %d", n, dv.Cardinality)
+	// Roaring's own Validate is quadratic in a container's runs; one pass
+	// over the positions checks what the filter relies on.
+	var n int64
+	prev := int64(-1)
+	for it := bm.Iterator(); it.HasNext(); n++ {
+		v := it.Next()
+		if v >= uint64(numRows) {
+			return nil, fmt.Errorf("deletion vector deletes row %d of a file with %d rows", v, numRows)
+		}
+		if int64(v) <= prev {
+			return nil, fmt.Errorf("deletion vector: positions out of order (%d after %d): malformed bitmap", v, prev)
+		}
+		prev = int64(v)
 	}
-	if !bm.IsEmpty() && bm.Maximum() >= uint64(numRows) {
-		return nil, fmt.Errorf("deletion vector deletes row %d of a file with %d rows", bm.Maximum(), numRows)
+	if n != dv.Cardinality {
+		return nil, fmt.Errorf("deletion vector holds %d rows, the log says %d", n, dv.Cardinality)
 	}
 	return bm, nil
 }
 
 // parseDVBitmap reads Delta's serialized vector: the magic number, then a
-// portable 64-bit RoaringBitmap. The bucket count is checked against the
-// bytes before the library allocates for it.
-func parseDVBitmap(data []byte) (*roaring64.Bitmap, error) {
+// portable 64-bit RoaringBitmap. The bucket count (one per 2^32 rows) is
+// checked against the file's rows and the bytes before the library
+// allocates for it.
+func parseDVBitmap(data []byte, numRows int64) (*roaring64.Bitmap, error) {
 	if len(data) < 12 || binary.LittleEndian.Uint32(data) != dvMagic {
 		return nil, fmt.Errorf("deletion vector: not a Delta RoaringBitmapArray (bad magic number or too short)")
 	}
-	// Each bucket is a 4-byte key and a 32-bit bitmap of at least 8 bytes.
-	if n := binary.LittleEndian.Uint64(data[4:]); n > uint64(len(data)-12)/12 {
-		return nil, fmt.Errorf("deletion vector: %d buckets declared in %d bytes", n, len(data))
+	if n := binary.LittleEndian.Uint64(data[4:]); n > uint64(numRows>>32)+1 || n > uint64(len(data)-12)/12 {
+		return nil, fmt.Errorf("deletion vector: %d buckets declared for a file of %d rows in %d bytes", n, numRows, len(data))
 	}
 	bm := roaring64.New()
 	r := bytes.NewReader(data[4:])
@@ -225,7 +250,7 @@ func (f *rowFilter) apply(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	var keep [][2]int64 // row ranges [from, to) of rec that stay
 	from := int64(0)
 	for f.it.HasNext() && f.it.PeekNext() < start+n {
-		row := int64(f.it.Next() - start)
+		row := int64(f.it.Next() - start) // increasing: load checked it
 		if row > from {
 			keep = append(keep, [2]int64{from, row})
 		}

@@ -176,6 +176,32 @@ func TestDeletionVectorsApplied(t *testing.T) {
 	}
 }
 
+// emptyContainer is a vector whose one bucket is a 32-bit bitmap of no
+// containers (no writer makes one; roaring's Maximum panics on it).
+func emptyContainer(t *testing.T) []byte {
+	var b bytes.Buffer
+	binary.Write(&b, binary.LittleEndian, uint32(dvMagic))
+	binary.Write(&b, binary.LittleEndian, uint64(1))     // buckets
+	binary.Write(&b, binary.LittleEndian, uint32(0))     // key
+	binary.Write(&b, binary.LittleEndian, uint32(12346)) // cookie: no runs
+	binary.Write(&b, binary.LittleEndian, uint32(0))     // containers
+	return b.Bytes()
+}
+
+// unsortedContainer is a vector whose array container holds 5 then 2.
+func unsortedContainer(t *testing.T) []byte {
+	var b bytes.Buffer
+	binary.Write(&b, binary.LittleEndian, uint32(dvMagic))
+	binary.Write(&b, binary.LittleEndian, uint64(1))
+	binary.Write(&b, binary.LittleEndian, uint32(0))
+	binary.Write(&b, binary.LittleEndian, uint32(12346))
+	binary.Write(&b, binary.LittleEndian, uint32(1))
+	binary.Write(&b, binary.LittleEndian, [2]uint16{0, 1}) // key 0, 2 values
+	binary.Write(&b, binary.LittleEndian, uint32(8+4+4+4+4))
+	binary.Write(&b, binary.LittleEndian, [2]uint16{5, 2})
+	return b.Bytes()
+}
+
 // TestDeletionVectorsHostile: corrupt and hostile vectors are refused with
 // a typed error naming the data file and what is wrong, never a panic or
 // an allocation the bytes do not justify.
@@ -205,6 +231,12 @@ func TestDeletionVectorsHostile(t *testing.T) {
 		}},
 		{"magic", "magic", func(string) string { return inlineDV(badMagic, 3) }},
 		{"bucket count", "buckets declared", func(string) string { return inlineDV(huge, 3) }},
+		{"two buckets", "buckets declared", func(string) string { return inlineDV(dvBitmap(t, 1, 1<<33), 2) }},
+		{"oversized", "needs at most", func(string) string {
+			return `{"storageType":"i","pathOrInlineDv":"00000","sizeInBytes":100000,"cardinality":1}`
+		}},
+		{"empty container", "malformed bitmap", func(string) string { return inlineDV(emptyContainer(t), 1) }},
+		{"unsorted container", "out of order", func(string) string { return inlineDV(unsortedContainer(t), 2) }},
 		{"cardinality", "the log says 4", func(string) string { return inlineDV(good, 4) }},
 		{"row beyond file", "deletes row 20000", func(string) string { return inlineDV(dvBitmap(t, 20000), 1) }},
 		{"z85", "not a Z85 character", func(string) string {

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -37,6 +39,8 @@ type deltaType struct {
 	Element   *deltaType    // array
 	Key       *deltaType    // map
 	Value     *deltaType    // map
+	// ContainsNull: an array's elements or a map's values may be null.
+	ContainsNull bool
 }
 
 func (t *deltaType) UnmarshalJSON(b []byte) error {
@@ -44,11 +48,13 @@ func (t *deltaType) UnmarshalJSON(b []byte) error {
 		return json.Unmarshal(b, &t.Primitive)
 	}
 	var c struct {
-		Type        string        `json:"type"`
-		Fields      []*deltaField `json:"fields"`
-		ElementType *deltaType    `json:"elementType"`
-		KeyType     *deltaType    `json:"keyType"`
-		ValueType   *deltaType    `json:"valueType"`
+		Type              string        `json:"type"`
+		Fields            []*deltaField `json:"fields"`
+		ElementType       *deltaType    `json:"elementType"`
+		KeyType           *deltaType    `json:"keyType"`
+		ValueType         *deltaType    `json:"valueType"`
+		ContainsNull      bool          `json:"containsNull"`
+		ValueContainsNull bool          `json:"valueContainsNull"`
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
 		return err
@@ -60,16 +66,91 @@ func (t *deltaType) UnmarshalJSON(b []byte) error {
 		if c.ElementType == nil {
 			return fmt.Errorf("array type without elementType")
 		}
-		t.Element = c.ElementType
+		t.Element, t.ContainsNull = c.ElementType, c.ContainsNull
 	case "map":
 		if c.KeyType == nil || c.ValueType == nil {
 			return fmt.Errorf("map type without keyType or valueType")
 		}
-		t.Key, t.Value = c.KeyType, c.ValueType
+		t.Key, t.Value, t.ContainsNull = c.KeyType, c.ValueType, c.ValueContainsNull
 	default:
 		return fmt.Errorf("unknown complex type %q", c.Type)
 	}
 	return nil
+}
+
+// parseDeltaSchema reads a metaData.schemaString.
+func parseDeltaSchema(schemaString string) ([]*deltaField, error) {
+	var s deltaType
+	if err := json.Unmarshal([]byte(schemaString), &s); err != nil {
+		return nil, fmt.Errorf("metaData.schemaString: %v", err)
+	}
+	return s.Fields, nil
+}
+
+var decimalRe = regexp.MustCompile(`^decimal\((\d+),\s*(\d+)\)$`)
+
+// arrowType is the Arrow type lockstep's Parquet reader gives a column of
+// Delta type t, for a column the table has but no file holds (read as all
+// nulls, as Spark reads it); ok is false for a type it cannot name.
+func (t *deltaType) arrowType() (arrow.DataType, bool) {
+	switch {
+	case t.Fields != nil:
+		fields := make([]arrow.Field, 0, len(t.Fields))
+		for _, f := range t.Fields {
+			ft, ok := f.Type.arrowType()
+			if !ok {
+				return nil, false
+			}
+			fields = append(fields, arrow.Field{Name: f.Name, Type: ft, Nullable: f.Nullable})
+		}
+		return arrow.StructOf(fields...), true
+	case t.Element != nil:
+		et, ok := t.Element.arrowType()
+		return arrow.ListOfField(arrow.Field{Name: "element", Type: et, Nullable: t.ContainsNull}), ok
+	case t.Key != nil:
+		kt, ok1 := t.Key.arrowType()
+		vt, ok2 := t.Value.arrowType()
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		mt := arrow.MapOfWithMetadata(kt, arrow.Metadata{}, vt, arrow.Metadata{})
+		mt.SetItemNullable(t.ContainsNull)
+		return mt, true
+	}
+	switch t.Primitive {
+	case "string":
+		return arrow.BinaryTypes.String, true
+	case "binary":
+		return arrow.BinaryTypes.Binary, true
+	case "boolean":
+		return arrow.FixedWidthTypes.Boolean, true
+	case "byte":
+		return arrow.PrimitiveTypes.Int8, true
+	case "short":
+		return arrow.PrimitiveTypes.Int16, true
+	case "integer":
+		return arrow.PrimitiveTypes.Int32, true
+	case "long":
+		return arrow.PrimitiveTypes.Int64, true
+	case "float":
+		return arrow.PrimitiveTypes.Float32, true
+	case "double":
+		return arrow.PrimitiveTypes.Float64, true
+	case "date":
+		return arrow.FixedWidthTypes.Date32, true
+	case "timestamp":
+		return &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, true
+	case "timestamp_ntz":
+		return &arrow.TimestampType{Unit: arrow.Microsecond}, true
+	}
+	if m := decimalRe.FindStringSubmatch(t.Primitive); m != nil {
+		p, _ := strconv.Atoi(m[1])
+		s, _ := strconv.Atoi(m[2])
+		if p >= 1 && p <= 38 && s <= p {
+			return &arrow.Decimal128Type{Precision: int32(p), Scale: int32(s)}, true
+		}
+	}
+	return nil, false
 }
 
 // physicalName is the field's name in data files: its
@@ -98,13 +179,10 @@ type columnMapping struct {
 	fields []*deltaField
 }
 
-// newColumnMapping parses the table schema for mode ("name" or "id").
-func newColumnMapping(mode, schemaString string) (*columnMapping, error) {
-	var s deltaType
-	if err := json.Unmarshal([]byte(schemaString), &s); err != nil {
-		return nil, fmt.Errorf("metaData.schemaString: %v", err)
-	}
-	return &columnMapping{mode: mode, fields: s.Fields}, nil
+// newColumnMapping is the mapping of mode ("name" or "id") over the table
+// schema's fields.
+func newColumnMapping(mode string, fields []*deltaField) *columnMapping {
+	return &columnMapping{mode: mode, fields: fields}
 }
 
 // physical is the physical name of top-level column name (a partition

@@ -41,6 +41,9 @@ type Source struct {
 	// table's column mapping (nil: none).
 	dvs     []*deletionVector
 	mapping *columnMapping
+	// tableFields is a Delta table's schema: columns no file holds are
+	// read as nulls, as Spark reads them.
+	tableFields []*deltaField
 	// SparkSchema is Spark's schema from the first footer that names one
 	// (org.apache.spark.sql.parquet.row.metadata).
 	SparkSchema string
@@ -154,7 +157,7 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 		v := snap.version
 		src.DeltaVersion, src.Partitions = &v, snap.partitions
 		kept, parts = snap.files, snap.values
-		src.dvs, src.mapping = snap.dvs, snap.mapping
+		src.dvs, src.mapping, src.tableFields = snap.dvs, snap.mapping, snap.fields
 		inLog := map[string]bool{}
 		for _, o := range kept {
 			inLog[o.Key] = true
@@ -495,6 +498,20 @@ func (s *Source) Schema(ctx context.Context) (*arrow.Schema, error) {
 		}
 	}
 	fields := m.merged()
+	isPart := map[string]bool{}
+	for _, p := range s.Partitions {
+		isPart[p.Name] = true
+	}
+	for _, tf := range s.tableFields {
+		if _, inFiles := m.index[tf.Name]; inFiles || isPart[tf.Name] {
+			continue
+		}
+		// In the table, in no file (added since, and not yet written):
+		// a column of nulls, as Spark reads it.
+		if t, ok := tf.Type.arrowType(); ok {
+			fields = append(fields, arrow.Field{Name: tf.Name, Type: t, Nullable: true})
+		}
+	}
 	s.partAt = make([]int, len(fields), len(fields)+len(s.Partitions))
 	for j := range s.partAt {
 		s.partAt[j] = -1

@@ -59,6 +59,8 @@ const footerDecodeFactor = 4
 // that call, so every page of the file is counted against its own budget.
 var openMu sync.Mutex
 
+// open reads no bytes through the file (its footer is served from memory),
+// so the lock is held only while the footer is decoded.
 func openCounted(b *budget, open func() (*parquet.File, error)) (*parquet.File, error) {
 	openMu.Lock()
 	defer openMu.Unlock()
@@ -73,31 +75,44 @@ func openCounted(b *budget, open func() (*parquet.File, error)) (*parquet.File, 
 	return open()
 }
 
-// readPage reads the column chunk's next page within the file's budget.
-// The decompressor reserved the page while decoding it; an uncompressed
-// page is counted once read (its bytes came from the file itself, so it is
-// no bomb). A page holds its share until the next page replaces it; a page
-// that brought the chunk's dictionary holds it until the chunk is done.
-func (c *columnReader) readPage() (parquet.Page, error) {
+// readPage reads the column chunk's next page within the file's budget,
+// and returns the share the caller holds for it until the page is
+// released (see hold). The decompressor reserved the page while decoding
+// it. A page that brought the chunk's
+// dictionary leaves its share with the column until the chunk is done, as
+// the dictionary lives that long.
+func (c *columnReader) readPage() (parquet.Page, int64, error) {
 	before := c.budget.used.Load()
 	p, err := c.pages.ReadPage()
 	held := c.budget.used.Load() - before
 	if err != nil {
 		c.budget.release(held)
-		return nil, err
+		return nil, 0, err
 	}
+	// Also counted once decoded: an uncompressed page (its bytes came from
+	// the file itself, so it is no bomb) and a nested page's levels, a
+	// byte a value each (small against the values the page was counted for).
+	more := int64(len(p.RepetitionLevels()) + len(p.DefinitionLevels()))
 	if held == 0 {
-		held = 2 * p.Size()
-		if err := c.budget.reserve(held, func() string { return "an uncompressed page" }); err != nil {
-			parquet.Release(p)
-			return nil, err
-		}
+		more += 2 * p.Size()
 	}
+	if err := c.budget.reserve(more, func() string { return "a page's decoded values and levels" }); err != nil {
+		c.budget.release(held)
+		parquet.Release(p)
+		return nil, 0, err
+	}
+	held += more
 	if d := p.Dictionary(); d != nil && d != c.dict {
 		c.dict = d
 		c.dictHeld += held
-	} else {
-		c.pageHeld = held
+		held = 0
 	}
-	return p, nil
+	return p, held, nil
+}
+
+// hold makes p the column's current page, releasing the one before it
+// (its page and its share of the budget).
+func (c *columnReader) hold(p parquet.Page, held int64) {
+	c.releasePage()
+	c.page, c.pageHeld = p, held
 }

@@ -25,23 +25,41 @@ import (
 // that decompresses to pageBytes of zeros: parquet-go writes one column of
 // int64 zeros as a single page, and the footer is rewritten so that cols
 // columns share that chunk (the issue's hostile case: 16 columns of 250 MiB
-// pages in 129 KB).
-func pageBomb(t testing.TB, cols int, pageBytes int) []byte {
+// pages in 129 KB). Nested, the column is a list<int64> (the general,
+// non-flat read path) instead.
+func pageBomb(t testing.TB, cols int, pageBytes int, nested ...bool) []byte {
 	t.Helper()
 	type row struct {
 		V int64 `parquet:"v,zstd"`
 	}
+	type listRow struct {
+		V []int64 `parquet:"v,zstd,list"`
+	}
 	n := pageBytes / 8
 	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[row](&buf, parquet.PageBufferSize(pageBytes+1<<20), parquet.MaxRowsPerRowGroup(int64(n)))
-	rows := make([]row, 1<<16)
-	for left := n; left > 0; left -= len(rows) {
-		if _, err := w.Write(rows[:min(left, len(rows))]); err != nil {
+	opts := []parquet.WriterOption{parquet.PageBufferSize(pageBytes + 1<<20), parquet.MaxRowsPerRowGroup(int64(n))}
+	if len(nested) > 0 && nested[0] {
+		w := parquet.NewGenericWriter[listRow](&buf, opts...)
+		rows := []listRow{{V: make([]int64, 1024)}}
+		for left := n; left > 0; left -= 1024 {
+			if _, err := w.Write(rows); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
+	} else {
+		w := parquet.NewGenericWriter[row](&buf, opts...)
+		rows := make([]row, 1<<16)
+		for left := n; left > 0; left -= len(rows) {
+			if _, err := w.Write(rows[:min(left, len(rows))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	data := buf.Bytes()
 	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
@@ -49,18 +67,22 @@ func pageBomb(t testing.TB, cols int, pageBytes int) []byte {
 		t.Fatal(err)
 	}
 	md := *f.Metadata()
-	leaf := md.Schema[1]
+	subtree := md.Schema[1:] // the column's schema elements, depth first
 	md.Schema = md.Schema[:1]
 	md.Schema[0].NumChildren = thrift.New(int32(cols))
 	rg := md.RowGroups[0]
 	chunk := rg.Columns[0]
 	rg.Columns = nil
 	for i := range cols {
-		l := leaf
-		l.Name = fmt.Sprintf("c%02d", i)
-		md.Schema = append(md.Schema, l)
+		name := fmt.Sprintf("c%02d", i)
+		for j, se := range subtree {
+			if j == 0 {
+				se.Name = name
+			}
+			md.Schema = append(md.Schema, se)
+		}
 		c := chunk
-		c.MetaData.PathInSchema = []string{l.Name}
+		c.MetaData.PathInSchema = append([]string{name}, chunk.MetaData.PathInSchema[1:]...)
 		rg.Columns = append(rg.Columns, c)
 	}
 	md.RowGroups = []format.RowGroup{rg}
@@ -144,14 +166,17 @@ func childRSS(t *testing.T, files []string) (int64, map[string]string) {
 // MiB and 100 MiB of zeros in 16 columns of 13-30 KB files, which took
 // 6.9 GiB and 3.0 GiB before the budget) makes a reader process peak above
 // 256 MiB of RSS, and none crashes it (the child exits 0 after reading every
-// file). The page bombs are refused by the budget, naming it.
+// file). The page bombs are refused by the budget, naming it, and so is the
+// same bomb in list<int64> columns (the nested read path), whose peak is
+// bounded by twice the budget (see below).
 func TestMemoryBound(t *testing.T) {
 	dir := t.TempDir()
 	hostile := map[string][]byte{
-		"bomb-16x250.parquet": pageBomb(t, 16, 250<<20),
-		"bomb-16x100.parquet": pageBomb(t, 16, 100<<20),
-		"nested.parquet":      writeParquet(t, nestedRows),
-		"flat.parquet":        flatSeed(t),
+		"bomb-16x250.parquet":      pageBomb(t, 16, 250<<20),
+		"bomb-16x100.parquet":      pageBomb(t, 16, 100<<20),
+		"bomb-list-16x100.parquet": pageBomb(t, 16, 100<<20, true),
+		"nested.parquet":           writeParquet(t, nestedRows),
+		"flat.parquet":             flatSeed(t),
 	}
 	for _, n := range []uint64{1 << 24, 1 << 28, 1 << 31} {
 		hostile[fmt.Sprintf("list-%d.parquet", n)] = hostileListFile(t, n)
@@ -180,15 +205,26 @@ func TestMemoryBound(t *testing.T) {
 	var worst int64
 	for _, g := range groups {
 		peak, outcome := childRSS(t, g)
-		worst = max(worst, peak)
-		if peak > 256<<20 {
-			t.Errorf("%s (%d files): peak RSS %d MiB, over 256 MiB", filepath.Base(g[0]), len(g), peak>>20)
+		// The nested bomb's first column (an 80 MiB page, 179 MiB of the
+		// budget with its levels) is read before the second is refused;
+		// the garbage collector's headroom (GOGC=100: up to twice the live
+		// heap) takes it past 256 MiB. The budget bounds live memory, so
+		// twice the budget bounds its peak.
+		limit := int64(256 << 20)
+		if strings.HasPrefix(filepath.Base(g[0]), "bomb-list-") {
+			limit = 512 << 20
+			t.Logf("%s: peak RSS %d MiB", filepath.Base(g[0]), peak>>20)
+		} else {
+			worst = max(worst, peak)
+		}
+		if peak > limit {
+			t.Errorf("%s (%d files): peak RSS %d MiB, over %d MiB", filepath.Base(g[0]), len(g), peak>>20, limit>>20)
 		}
 		if name := filepath.Base(g[0]); strings.HasPrefix(name, "bomb-") && !strings.Contains(outcome[g[0]], "memory budget of 256 MiB") {
 			t.Errorf("%s: %s, want a refusal naming the memory budget", name, outcome[g[0]])
 		}
 	}
-	t.Logf("%d child processes, the largest peak RSS %d MiB", len(groups), worst>>20)
+	t.Logf("%d child processes, the largest peak RSS %d MiB (the nested bomb aside)", len(groups), worst>>20)
 }
 
 // TestBudgetReleased: a file whose pages together exceed the budget many

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -108,6 +109,7 @@ func OpenLimits(r io.ReaderAt, size int64, name string, lim Limits) (f *File, er
 	open := func(r io.ReaderAt, size int64) (*parquet.File, error) {
 		return openCounted(bud, func() (*parquet.File, error) {
 			return parquet.OpenFile(r, size,
+				parquet.SkipMagicBytes(true), // checked above
 				parquet.SkipPageIndex(true),
 				parquet.SkipBloomFilters(true),
 				parquet.ReadBufferSize(1<<20),
@@ -123,7 +125,8 @@ func OpenLimits(r io.ReaderAt, size int64, name string, lim Limits) (f *File, er
 	if err := checkFooter(raw); err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", name, ErrCorrupt, err)
 	}
-	pf, err := open(r, size)
+	// The footer already read is served from memory, so opening does no I/O.
+	pf, err := open(newPatchedFile(r, size-8-footer, raw), size)
 	var missing *thrift.MissingField
 	if errors.As(err, &missing) {
 		// A KeyValue without its value: valid Parquet that parquet-go's
@@ -289,17 +292,26 @@ func (f *File) rowGroup(ctx context.Context, gi int, rg parquet.RowGroup, batchR
 }
 
 // readBatch reads up to n rows of every column into asm and returns how
-// many it read: fewer than n where a column's values reach BatchBytes.
+// many it read: fewer than n where the columns' values together reach
+// BatchBytes. The bound is on the whole batch, not each column: a row of
+// one list can hold any number of values, and a dictionary can make each
+// of many columns' rows large, from a small file.
 func (f *File) readBatch(gi int, cols []*columnReader, asm *assembler, n int) (int, error) {
+	// The batch also draws on the file's memory budget: what the pages
+	// being read leave of it.
+	left := min(f.limits.BatchBytes, f.budget.limit-f.budget.used.Load())
 	for i, c := range cols {
 		var vals []parquet.Value
 		var got int
+		var used int64
 		var err error
 		if c.flat != nil {
-			got, err = c.flat.readRows(c, n, f.limits.BatchBytes)
+			got, err = c.flat.readRows(c, n, left)
+			used = c.flat.batch.bytes()
 		} else {
-			vals, got, err = c.readRows(n, f.limits.BatchBytes)
+			vals, got, used, err = c.readRows(n, left)
 		}
+		left -= used
 		if err != nil {
 			return 0, fmt.Errorf("%s: row group %d, column %q: %w", f.name, gi, f.tree.path(i), err)
 		}
@@ -457,44 +469,48 @@ func (c *columnReader) keep(v parquet.Value) parquet.Value {
 // readRows reads the values of the next n rows (fewer at the end of the
 // chunk, or once they hold budget bytes). Byte-array values are copied, so
 // they outlive the page. It returns the values and the rows read.
-func (c *columnReader) readRows(n int, budget int64) ([]parquet.Value, int, error) {
+func (c *columnReader) readRows(n int, budget int64) ([]parquet.Value, int, int64, error) {
 	if cap(c.out) < n {
 		c.out = make([]parquet.Value, 0, n) // one value a row at least
 	}
 	c.out = append(c.out[:0], c.carry...)
 	c.carry = c.carry[:0]
 	c.starts = c.starts[:0]
+	// Each value costs its parquet.Value and its Arrow slot, and a byte
+	// array its bytes.
 	var bytes int64
 	for i, v := range c.out {
 		if v.RepetitionLevel() == 0 {
 			c.starts = append(c.starts, i)
 		}
+		bytes += valueCost
 		if k := v.Kind(); (k == parquet.ByteArray || k == parquet.FixedLenByteArray) && !v.IsNull() {
 			bytes += int64(len(v.ByteArray()))
 		}
 	}
 	if len(c.starts) > n {
 		c.unread(n)
-		return c.out, n, nil
+		return c.out, n, bytes, nil
 	}
 	for {
 		if c.pos == len(c.buf) {
 			if err := c.fill(); err != nil {
-				return nil, 0, err
+				return nil, 0, 0, err
 			}
 			if c.pos == len(c.buf) {
-				return c.out, len(c.starts), nil // end of chunk
+				return c.out, len(c.starts), bytes, nil // end of chunk
 			}
 		}
 		v := c.buf[c.pos]
 		if v.RepetitionLevel() == 0 {
 			if len(c.starts) == n || (bytes >= budget && len(c.starts) > 0) {
-				return c.out, len(c.starts), nil
+				return c.out, len(c.starts), bytes, nil
 			}
 			c.starts = append(c.starts, len(c.out))
 		} else if len(c.starts) == 0 {
-			return nil, 0, fmt.Errorf("%w: first value of a row has repetition level %d", ErrCorrupt, v.RepetitionLevel())
+			return nil, 0, 0, fmt.Errorf("%w: first value of a row has repetition level %d", ErrCorrupt, v.RepetitionLevel())
 		}
+		bytes += valueCost
 		switch v.Kind() {
 		case parquet.ByteArray, parquet.FixedLenByteArray:
 			if !v.IsNull() {
@@ -506,6 +522,10 @@ func (c *columnReader) readRows(n int, budget int64) ([]parquet.Value, int, erro
 		c.pos++
 	}
 }
+
+// valueCost is what one value of the general path holds in a batch: its
+// parquet.Value and its slot in the Arrow array built from it.
+const valueCost = int64(unsafe.Sizeof(parquet.Value{})) + 8
 
 // unread gives back every row of the current batch from row k on; the
 // next readRows starts with them.
@@ -551,7 +571,7 @@ func (c *columnReader) fill() error {
 	c.buf, c.pos = c.buf[:0], 0
 	for !c.eof {
 		if c.values == nil {
-			p, err := c.readPage()
+			p, held, err := c.readPage()
 			if err == io.EOF {
 				c.eof = true
 				return nil
@@ -559,12 +579,11 @@ func (c *columnReader) fill() error {
 			if err != nil {
 				return pageError(err)
 			}
-			c.releasePage()
+			c.hold(p, held)
 			if err := checkPage(p); err != nil {
-				parquet.Release(p)
 				return err
 			}
-			c.page, c.values = p, p.Values()
+			c.values = p.Values()
 		}
 		if cap(c.buf) < valueChunk {
 			c.buf = make([]parquet.Value, 0, valueChunk)

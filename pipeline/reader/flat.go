@@ -66,6 +66,9 @@ type flatBatch struct {
 	offs  []int32 // byte arrays: rows+1 offsets once rows > 0
 }
 
+// bytes is what the batch's values hold.
+func (b *flatBatch) bytes() int64 { return int64(len(b.fixed) + len(b.data) + 4*len(b.offs) + len(b.valid)) }
+
 func (b *flatBatch) reset() {
 	b.rows, b.nulls = 0, 0
 	b.valid, b.fixed, b.data, b.offs = b.valid[:0], b.fixed[:0], b.data[:0], b.offs[:0]
@@ -205,14 +208,14 @@ func (r *flatReader) readRows(c *columnReader, n int, budget int64) (int, error)
 func (r *flatReader) nextPage(c *columnReader) error {
 	c.releasePage()
 	r.page = nil
-	p, err := c.readPage()
+	p, held, err := c.readPage()
 	if err == io.EOF {
 		return io.EOF
 	}
 	if err != nil {
 		return pageError(err)
 	}
-	c.page = p
+	c.hold(p, held)
 	if err := checkPage(p); err != nil {
 		return err
 	}

@@ -253,6 +253,8 @@ def write_delta_cm(spark, out, mode, dv=False):
                           "id long, label string, st struct<x:int, why:string>, arr array<struct<ff:int>>, "
                           "m map<string, struct<gg:string>>, segment string, score string") \
         .coalesce(1).write.format("delta").mode("append").save(out)
+    # Columns added after the last write: in no file, null in every row.
+    spark.sql(f"ALTER TABLE delta.`{out}` ADD COLUMNS (note string, tags array<string>)")
     if dv:
         from delta.tables import DeltaTable
         DeltaTable.forPath(spark, out).delete(F.col("id") % 4 == 1)
