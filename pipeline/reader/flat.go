@@ -67,7 +67,9 @@ type flatBatch struct {
 }
 
 // bytes is what the batch's values hold.
-func (b *flatBatch) bytes() int64 { return int64(len(b.fixed) + len(b.data) + 4*len(b.offs) + len(b.valid)) }
+func (b *flatBatch) bytes() int64 {
+	return int64(len(b.fixed) + len(b.data) + 4*len(b.offs) + len(b.valid))
+}
 
 func (b *flatBatch) reset() {
 	b.rows, b.nulls = 0, 0
