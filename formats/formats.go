@@ -24,7 +24,10 @@ import (
 var (
 	ErrUnknownFormat = errors.New("unknown format")
 	ErrBadOption     = errors.New("bad format option")
-	ErrBadInput      = errors.New("input does not fit the format")
+	// ErrBadQuery is a query a reader cannot answer as asked (its syntax,
+	// a distance out of range), not a fault in the asset.
+	ErrBadQuery = errors.New("bad query")
+	ErrBadInput = errors.New("input does not fit the format")
 )
 
 // Info describes a format to the manifest, so that a server can refuse an

@@ -37,7 +37,7 @@ var (
 	ErrConflict      = errors.New("channel conflict")
 	ErrVerify        = errors.New("verification failed")
 	ErrBadName       = errors.New("invalid name")
-	ErrBadURL        = errors.New("invalid store URL")
+	ErrBadURL        = errors.New("invalid URL")
 	ErrReleaseExists = errors.New("release exists with other content")
 )
 
@@ -95,6 +95,9 @@ type Location struct {
 	raw       *url.URL
 }
 
+// knownSchemes are the blob URL schemes lockstep links drivers for.
+var knownSchemes = map[string]bool{"file": true, "s3": true, "gs": true, "azblob": true, "mem": true}
+
 // ParseLocation parses a store or input URL.
 func ParseLocation(raw string) (*Location, error) {
 	if raw == "" {
@@ -106,6 +109,9 @@ func ParseLocation(raw string) (*Location, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
+	}
+	if !knownSchemes[u.Scheme] {
+		return nil, fmt.Errorf("%w: %s: unknown scheme %q (valid: file, s3, gs, azblob, mem, or a plain path)", ErrBadURL, Redact(raw), u.Scheme)
 	}
 	loc := &Location{Scheme: u.Scheme, raw: u}
 	if u.Scheme == "file" {

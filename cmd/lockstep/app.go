@@ -16,10 +16,10 @@ func newApp() *cli.App {
 	stageFlag := &cli.StringFlag{Name: "stage", Usage: "`DIR` for staged releases", Value: ".lockstep/stage"}
 	channelFlag := &cli.StringFlag{Name: "channel", Aliases: []string{"c"}, Usage: "channel `NAME`", Value: "production"}
 	reasonFlag := &cli.StringFlag{Name: "reason", Usage: "why, recorded in the channel log"}
-	needBundle := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name", Required: true}
+	needBundle := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name (required)"}
 	output := &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "text or json", Value: "text"}
 	verifyExisting := &cli.BoolFlag{Name: "verify-existing", Usage: "hash every blob already in the store before reusing it (default: check its size); a corrupt one is replaced from this build"}
-	return &cli.App{
+	app := &cli.App{
 		Name:                 "lockstep",
 		Usage:                "build server data from Spark output, publish it as immutable releases, move channels, pull",
 		Version:              version,
@@ -39,17 +39,17 @@ func newApp() *cli.App {
 			{
 				Name: "build", Usage: "build a bundle into a staged release folder (writes nothing to the store)",
 				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output},
-				Action: withEnv(runBuild),
+				Action: withStore(storeIfExists, runBuild),
 			},
 			{
 				Name: "publish", Usage: "publish a staged release folder, or build and publish a bundle (no channel moves)",
 				ArgsUsage: "[STAGED_DIR]",
 				Flags:     []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, lockWaitFlag(writerLockWait)},
-				Action:    withEnv(runPublish),
+				Action:    withStore(storeCreate, runPublish),
 			},
 			{
 				Name: "promote", Usage: "point a channel at a published release",
-				Flags:  moveFlags(&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Required: true, Usage: "release `ID`"}),
+				Flags:  moveFlags(&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "release `ID` (required)"}),
 				Action: withEnv(move(publish.Promote, "release")),
 			},
 			{
@@ -59,23 +59,23 @@ func newApp() *cli.App {
 			},
 			{
 				Name: "republish", Usage: "point a channel at an older release again, after checking all its blobs exist",
-				Flags:  moveFlags(&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Required: true, Usage: "release `ID`"}),
+				Flags:  moveFlags(&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "release `ID` (required)"}),
 				Action: withEnv(move(republish, "release")),
 			},
 			{
 				Name: "run", Usage: "build, publish and promote a bundle: what cron, Airflow and CI call",
 				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, lockWaitFlag(writerLockWait)},
-				Action: withEnv(runRun),
+				Action: withStore(storeCreate, runRun),
 			},
 			{
 				Name: "pull", Usage: "download the release a channel names, verify every byte, and swap it in",
 				Flags: []cli.Flag{needBundle, channelFlag, output,
-					&cli.StringFlag{Name: "dest", Aliases: []string{"d"}, Required: true, Usage: "serving `DIR`: DIR/current points at the release"},
+					&cli.StringFlag{Name: "dest", Aliases: []string{"d"}, Usage: "serving `DIR`: DIR/current points at the release (required)"},
 					&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "pull this release instead of the channel's"},
 					&cli.IntFlag{Name: "keep", Value: 3, Usage: "releases kept in DIR, current included"},
 					&cli.StringFlag{Name: "server-version", EnvVars: []string{"LOCKSTEP_SERVER_VERSION"}, Usage: "this box's server `VERSION`: refuse (exit 5) a release whose requires.server does not admit it"},
 				},
-				Action: withEnv(runPull),
+				Action: checkFirst(checkPull, withEnv(runPull)),
 			},
 			{
 				Name: "ls", Usage: "list bundles, releases, and what each channel serves",
@@ -136,4 +136,12 @@ func newApp() *cli.App {
 			},
 		},
 	}
+	strict(app, map[string]argSpec{
+		"publish": optArg, "show": oneArg, "query": someArgs, "diff": twoArgs,
+		"verify": anyArgs, "inspect": oneArg,
+	}, map[string][]string{
+		"promote": {"bundle", "release"}, "rollback": {"bundle"}, "republish": {"bundle", "release"},
+		"pull": {"bundle", "dest"}, "show": {"bundle"}, "history": {"bundle"}, "diff": {"bundle"},
+	})
+	return app
 }

@@ -14,7 +14,7 @@ import (
 // moveFlags are the flags every channel move shares.
 func moveFlags(extra ...cli.Flag) []cli.Flag {
 	return append([]cli.Flag{
-		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name", Required: true},
+		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name (required)"},
 		&cli.StringFlag{Name: "channel", Aliases: []string{"c"}, Usage: "channel `NAME`", Value: "production"},
 		&cli.StringFlag{Name: "reason", Usage: "why, recorded in the channel log"},
 		&cli.Int64Flag{Name: "expect-head", Value: -1, Usage: "fail with exit 4 unless the channel's newest entry is `SEQ` (0: never promoted)"},

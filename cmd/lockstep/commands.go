@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -28,7 +29,21 @@ type env struct {
 	closer func()
 }
 
-func setup(c *cli.Context) (*env, error) {
+// storeMode is what a command needs of a local (file://) store folder
+// that does not exist: a mistyped --store must not read as an empty store,
+// nor be created and published to.
+type storeMode int
+
+const (
+	storeMustExist storeMode = iota // read commands: a missing folder is an error
+	storeCreate                     // publish, run: create it, if its parent exists (or it is the default)
+	storeIfExists                   // build: use it for lookups if it exists, never create it
+)
+
+// errNoStore is a local store folder that does not exist.
+var errNoStore = errors.New("no such store")
+
+func setup(c *cli.Context, mode storeMode) (*env, error) {
 	log, err := newLogger(c)
 	if err != nil {
 		return nil, err
@@ -37,17 +52,45 @@ func setup(c *cli.Context) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := publish.Open(c.Context, c.String("store"))
+	e := &env{ctx: c.Context, log: log, reg: all.Registry(), out: out, closer: func() {}}
+	url := c.String("store")
+	loc, err := publish.ParseLocation(url)
 	if err != nil {
 		return nil, err
 	}
-	return &env{ctx: c.Context, log: log, store: s, reg: all.Registry(), out: out, closer: func() { s.Close() }}, nil
+	if dir := loc.LocalDir; dir != "" {
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			switch mode {
+			case storeIfExists:
+				return e, nil
+			case storeMustExist:
+				return nil, fmt.Errorf("%w: %s does not exist; check --store (or LOCKSTEP_STORE): publish and run create a store, other commands read one", errNoStore, loc.Redacted())
+			case storeCreate:
+				parent := filepath.Dir(dir)
+				if _, err := os.Stat(parent); err != nil && c.IsSet("store") {
+					return nil, fmt.Errorf("%w: %s: its parent folder %s does not exist; check --store (or LOCKSTEP_STORE), or create the parent first", errNoStore, loc.Redacted(), parent)
+				}
+			}
+		}
+	}
+	s, err := publish.Open(c.Context, url)
+	if err != nil {
+		return nil, err
+	}
+	e.store, e.closer = s, func() { s.Close() }
+	return e, nil
 }
 
-// withEnv gives an action its env, and closes the store after it.
+// withEnv gives an action its env, and closes the store after it; the
+// store must exist.
 func withEnv(fn func(*cli.Context, *env) error) cli.ActionFunc {
+	return withStore(storeMustExist, fn)
+}
+
+// withStore is withEnv for a command that may create the store (mode).
+func withStore(mode storeMode, fn func(*cli.Context, *env) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		e, err := setup(c)
+		e, err := setup(c, mode)
 		if err != nil {
 			return err
 		}
@@ -206,6 +249,24 @@ func runRun(c *cli.Context, e *env) error {
 	})
 }
 
+// checkPull checks pull's flag values before anything is opened.
+func checkPull(c *cli.Context) error {
+	if k := c.Int("keep"); k < 1 {
+		return usageErr("pull", "--keep %d: keep at least 1 release (the current one)", k)
+	}
+	return nil
+}
+
+// checkFirst runs check, a usage check of flag values, before action.
+func checkFirst(check cli.ActionFunc, action cli.ActionFunc) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if err := check(c); err != nil {
+			return err
+		}
+		return action(c)
+	}
+}
+
 func runPull(c *cli.Context, e *env) error {
 	prog := newProgress("downloaded", e.out.json)
 	res, err := publish.Pull(e.ctx, e.store, publish.PullRequest{
@@ -251,6 +312,8 @@ func runLs(c *cli.Context, e *env) error {
 		if names, err = e.store.Bundles(e.ctx); err != nil {
 			return err
 		}
+	} else if err := e.checkBundle(names[0]); err != nil {
+		return err
 	}
 	out := []lsBundle{}
 	for _, name := range names {
@@ -336,6 +399,11 @@ func runHistory(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	if len(hist) == 0 {
+		if err := e.checkChannel(c.String("bundle"), c.String("channel")); err != nil {
+			return err
+		}
+	}
 	return e.out.print(hist, func(w *tw) {
 		for _, h := range hist {
 			w.line("#%d\t%s\t%s\t%s\t%s\t%s", h.Seq, h.Time.Format(time.RFC3339), h.Action, h.Release, h.Who, h.Reason)
@@ -417,4 +485,50 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// errNotFound is a bundle or channel the store does not have.
+var errNotFound = errors.New("not found")
+
+// checkBundle says, when the store has no bundle name, which it has: a
+// typo must not read as an empty bundle.
+func (e *env) checkBundle(name string) error {
+	names, err := e.store.Bundles(e.ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if n == name {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: store %s has no bundle %q (it has: %s); check --bundle and --store", errNotFound, e.store.URL(), name, listOrNone(names))
+}
+
+// checkChannel is checkBundle, then the same for a channel of the bundle.
+func (e *env) checkChannel(bundle, ch string) error {
+	if err := e.checkBundle(bundle); err != nil {
+		return err
+	}
+	chans, err := e.store.Channels(e.ctx, bundle)
+	if err != nil {
+		return err
+	}
+	for _, n := range chans {
+		if n == ch {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: bundle %q has no channel %q (it has: %s); check --channel", errNotFound, bundle, ch, listOrNone(chans))
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, ", ")
 }

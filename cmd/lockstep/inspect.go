@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 
 	"github.com/urfave/cli/v2"
 
@@ -15,13 +14,10 @@ func inspectCommand() *cli.Command {
 		ArgsUsage: "URL",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "no-require-success", Usage: "describe output without _SUCCESS"},
-			&cli.Int64Flag{Name: "delta-version", Value: -1, Usage: "a Delta table's version (default: the latest)"},
-			&cli.StringFlag{Name: "output", Value: "text", Usage: "text or json"},
+			&cli.Int64Flag{Name: "delta-version", Value: -1, DefaultText: "the latest", Usage: "a Delta table's `VERSION`"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "text or json"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return fmt.Errorf("%w: inspect takes one URL", errUsage)
-			}
 			p, err := newPrinter(c)
 			if err != nil {
 				return err

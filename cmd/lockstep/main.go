@@ -49,7 +49,8 @@ var errUsage = errors.New("usage")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newApp().RunContext(ctx, os.Args)
+	app := newApp()
+	err := app.RunContext(ctx, reorderArgs(app, os.Args))
 	code := exitCode(ctx, err)
 	stop()
 	if os.Getenv("LOCKSTEP_CRASH_AT_OP") != "" || os.Getenv("LOCKSTEP_PAUSE_AT_OP") != "" {
@@ -70,7 +71,7 @@ func exitCode(ctx context.Context, err error) int {
 	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
 		return exitInterrupted
 	case errors.Is(err, errUsage), errors.Is(err, pipeline.ErrSpec),
-		errors.Is(err, formats.ErrUnknownFormat), errors.Is(err, formats.ErrBadOption),
+		errors.Is(err, formats.ErrUnknownFormat), errors.Is(err, formats.ErrBadOption), errors.Is(err, formats.ErrBadQuery),
 		errors.Is(err, publish.ErrBadName), errors.Is(err, publish.ErrBadURL):
 		return exitUsage
 	case errors.Is(err, pipeline.ErrGateFailed):

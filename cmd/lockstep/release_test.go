@@ -48,7 +48,10 @@ var cliBackends = []struct {
 	name string
 	url  func(t *testing.T, dir string) string
 }{
-	{"file", func(t *testing.T, dir string) string { return "file://" + filepath.Join(dir, "store") }},
+	{"file", func(t *testing.T, dir string) string {
+		os.MkdirAll(dir, 0o755) // run creates a store whose parent folder exists
+		return "file://" + filepath.Join(dir, "store")
+	}},
 	{"minio", func(t *testing.T, dir string) string { return publishtest.MinIO(t, "lockstep") }},
 	{"azurite", func(t *testing.T, dir string) string { return publishtest.Azurite(t, "lockstep") }},
 }

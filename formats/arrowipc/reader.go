@@ -57,7 +57,7 @@ func (r *reader) Describe() map[string]any {
 func (r *reader) Query(ctx context.Context, args []string, limit int) (res *formats.Result, err error) {
 	defer recoverCorrupt(&err)
 	if len(args) > 0 {
-		return nil, fmt.Errorf("%w: arrow assets take no query arguments; `query` shows the first rows", formats.ErrBadOption)
+		return nil, fmt.Errorf("%w: arrow assets take no query arguments; `query` shows the first rows", formats.ErrBadQuery)
 	}
 	schema := r.fr.Schema()
 	res = &formats.Result{}

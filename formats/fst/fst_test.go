@@ -212,3 +212,25 @@ func TestSortedStreams(t *testing.T) {
 		t.Fatalf("unsorted input declared sorted: %v", err)
 	}
 }
+
+// TestFuzzyQueryArguments: a fuzzy query that matches nothing is an empty
+// answer (it once read a nil iterator and was reported as a corrupt FST),
+// and a distance outside 0-2 is a bad query, not corrupt data.
+func TestFuzzyQueryArguments(t *testing.T) {
+	r := words(t, []string{"Dakar", "Dallas", "Delhi"}, map[string]any{"key": "w"})
+	ctx := context.Background()
+	for _, q := range []string{"fuzzy:Dal", "fuzzy:Dal:2", "fuzzy:Dal:x", "fuzzy:"} {
+		res, err := r.Query(ctx, []string{q}, 5)
+		if err != nil || len(res.Rows) != 0 {
+			t.Errorf("%s: %v, %v; want no rows", q, res, err)
+		}
+	}
+	if res, err := r.Query(ctx, []string{"fuzzy:Dakr:1"}, 5); err != nil || len(res.Rows) != 1 || res.Rows[0][0] != "Dakar" {
+		t.Errorf("fuzzy:Dakr:1: %v, %v; want Dakar", res, err)
+	}
+	for _, q := range []string{"fuzzy:Dal:3", "fuzzy:Dal:-1", "fuzzy:Dal:10"} {
+		if _, err := r.Query(ctx, []string{q}, 5); !errors.Is(err, formats.ErrBadQuery) || !strings.Contains(err.Error(), "0, 1 or 2") {
+			t.Errorf("%s: %v; want ErrBadQuery", q, err)
+		}
+	}
+}

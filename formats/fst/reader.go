@@ -66,7 +66,7 @@ func (r *reader) Query(ctx context.Context, args []string, limit int) (res *form
 	}()
 	res = &formats.Result{Columns: []string{"key", "value"}}
 	if len(args) > 1 {
-		return nil, fmt.Errorf("%w: fst takes one argument: KEY, prefix:P or fuzzy:K[:N]", formats.ErrBadOption)
+		return nil, fmt.Errorf("%w: fst takes one argument: KEY, prefix:P or fuzzy:K[:N]", formats.ErrBadQuery)
 	}
 	arg := ""
 	if len(args) == 1 {
@@ -80,7 +80,10 @@ func (r *reader) Query(ctx context.Context, args []string, limit int) (res *form
 		p := []byte(strings.TrimPrefix(arg, "prefix:"))
 		it, err = r.f.Iterator(p, prefixEnd(p))
 	case strings.HasPrefix(arg, "fuzzy:"):
-		key, dist := parseFuzzy(strings.TrimPrefix(arg, "fuzzy:"))
+		key, dist, perr := parseFuzzy(strings.TrimPrefix(arg, "fuzzy:"))
+		if perr != nil {
+			return nil, perr
+		}
 		// A builder for a larger distance than asked matches too much
 		// (vellum builds the DFA for the builder's distance), so keep one
 		// per distance.
@@ -89,10 +92,12 @@ func (r *reader) Query(ctx context.Context, args []string, limit int) (res *form
 				return nil, fmt.Errorf("fst: %w", err)
 			}
 		}
-		dfa, err := r.lev[dist].BuildDfa(key, dist)
-		if err != nil {
-			return nil, fmt.Errorf("%w: fst: fuzzy %q: %v", formats.ErrBadOption, key, err)
+		dfa, derr := r.lev[dist].BuildDfa(key, dist)
+		if derr != nil {
+			return nil, fmt.Errorf("%w: fst: fuzzy %q: %v", formats.ErrBadQuery, key, derr)
 		}
+		// err, not a new one: ErrIteratorDone (no key matches) is checked
+		// below; shadowed, the loop read a nil iterator.
 		it, err = r.f.Search(dfa, nil, nil)
 		if err != nil && err != vellum.ErrIteratorDone {
 			return nil, fmt.Errorf("fst: %w", err)
@@ -129,15 +134,19 @@ func (r *reader) Query(ctx context.Context, args []string, limit int) (res *form
 	return res, nil
 }
 
-// parseFuzzy splits "K:N"; a trailing ":0", ":1" or ":2" is the distance,
-// which is 1 otherwise.
-func parseFuzzy(s string) (string, uint8) {
+// parseFuzzy splits "K:N": a trailing ":N" with N an integer is the
+// distance, which must be 0, 1 or 2; without one it is 1 (so a key may hold
+// ':' followed by anything but a number).
+func parseFuzzy(s string) (string, uint8, error) {
 	if i := strings.LastIndexByte(s, ':'); i >= 0 {
-		if n, err := strconv.Atoi(s[i+1:]); err == nil && n >= 0 && n <= 2 && len(s[i+1:]) == 1 {
-			return s[:i], uint8(n)
+		if n, err := strconv.Atoi(s[i+1:]); err == nil {
+			if n < 0 || n > 2 {
+				return "", 0, fmt.Errorf("%w: fst: fuzzy distance %d: give 0, 1 or 2 (fuzzy:KEY:N)", formats.ErrBadQuery, n)
+			}
+			return s[:i], uint8(n), nil
 		}
 	}
-	return s, 1
+	return s, 1, nil
 }
 
 func prefixEnd(p []byte) []byte {

@@ -98,18 +98,18 @@ func (r *reader) Query(ctx context.Context, args []string, limit int) (res *form
 	switch {
 	case len(args) == 1 && strings.HasPrefix(args[0], "prefix:"):
 		if len(r.kinds) == 0 || (r.kinds[0].Class != 's' && r.kinds[0].Class != 'x') {
-			return nil, fmt.Errorf("%w: kv: prefix: needs a table whose first key column is a string", formats.ErrBadOption)
+			return nil, fmt.Errorf("%w: kv: prefix: needs a table whose first key column is a string", formats.ErrBadQuery)
 		}
 		p := strings.TrimPrefix(args[0], "prefix:")
 		lower = append(bytes.Clone(r.prefix), p...)
 		upper = prefixEnd(lower)
 	case len(args) > 0:
 		if r.kinds == nil {
-			return nil, fmt.Errorf("%w: kv: this table carries no lockstep key description", formats.ErrBadOption)
+			return nil, fmt.Errorf("%w: kv: this table carries no lockstep key description", formats.ErrBadQuery)
 		}
 		key, err := keyenc.Parse(args, r.kinds)
 		if err != nil {
-			return nil, fmt.Errorf("%w: kv: key (%s): %v", formats.ErrBadOption, strings.Join(r.names, ", "), err)
+			return nil, fmt.Errorf("%w: kv: key (%s): %v", formats.ErrBadQuery, strings.Join(r.names, ", "), err)
 		}
 		lower, exact = append(bytes.Clone(r.prefix), key...), true
 	default:

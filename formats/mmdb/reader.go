@@ -94,7 +94,7 @@ func (r *reader) Query(ctx context.Context, args []string, limit int) (res *form
 		}
 		ip, err := netip.ParseAddr(a)
 		if err != nil {
-			return nil, fmt.Errorf("%w: mmdb: %q is not an IP address", formats.ErrBadOption, a)
+			return nil, fmt.Errorf("%w: mmdb: %q is not an IP address", formats.ErrBadQuery, a)
 		}
 		l := r.db.Lookup(ip)
 		if err := l.Err(); err != nil {
