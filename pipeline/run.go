@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 
 	"github.com/lockstep-data/lockstep/publish"
 )
@@ -16,7 +17,7 @@ type RunResult struct {
 	Published     bool   `json:"published"` // this run published a new release (whatever Status says)
 	Channel       string `json:"channel"`
 	Promoted      bool   `json:"promoted"`
-	Seq           int64  `json:"seq,omitempty"`
+	Seq           int64  `json:"seq"` // the channel entry serving Release; 0 when none does
 	BytesUploaded int64  `json:"bytes_uploaded"`
 	BytesSkipped  int64  `json:"bytes_skipped"`
 }
@@ -26,6 +27,10 @@ type RunOptions struct {
 	Publish publish.PublishOptions
 	Reason  string
 	Logger  *slog.Logger
+	// KeepStage keeps the staged release folder after it is published
+	// (by default it is removed then: the store holds the release, and
+	// every run would otherwise leave a full copy of every asset behind).
+	KeepStage bool
 }
 
 // Run is what every trigger does: build, publish, promote.
@@ -63,6 +68,9 @@ func Run(ctx context.Context, b *Builder, bundle *Bundle, opts RunOptions) (_ *R
 		pub, err := publish.Publish(ctx, b.Store, built.Staged, opts.Publish)
 		if err != nil {
 			return nil, err
+		}
+		if !opts.KeepStage {
+			os.RemoveAll(built.Staged.Dir)
 		}
 		res.Release, res.BytesUploaded, res.BytesSkipped = pub.Release, pub.BytesUploaded, pub.BytesSkipped
 		m = built.Staged.Manifest

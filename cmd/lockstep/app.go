@@ -18,6 +18,7 @@ func newApp() *cli.App {
 	reasonFlag := &cli.StringFlag{Name: "reason", Usage: "why, recorded in the channel log"}
 	needBundle := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name (required)"}
 	output := &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "text or json", Value: "text"}
+	keepStage := &cli.BoolFlag{Name: "keep-stage", Usage: "keep the staged release folder after publishing it (by default it is removed then; verify --repair --from can use kept ones)"}
 	verifyExisting := &cli.BoolFlag{Name: "verify-existing", Usage: "hash every blob already in the store before reusing it (default: check its size); a corrupt one is replaced from this build"}
 	app := &cli.App{
 		Name:                 "lockstep",
@@ -44,7 +45,7 @@ func newApp() *cli.App {
 			{
 				Name: "publish", Usage: "publish a staged release folder, or build and publish a bundle (no channel moves)",
 				ArgsUsage: "[STAGED_DIR]",
-				Flags:     []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, lockWaitFlag(writerLockWait)},
+				Flags:     []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait)},
 				Action:    withStore(storeCreate, runPublish),
 			},
 			{
@@ -64,7 +65,7 @@ func newApp() *cli.App {
 			},
 			{
 				Name: "run", Usage: "build, publish and promote a bundle: what cron, Airflow and CI call",
-				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, lockWaitFlag(writerLockWait)},
+				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait)},
 				Action: withStore(storeCreate, runRun),
 			},
 			{
@@ -132,7 +133,16 @@ func newApp() *cli.App {
 			inspectCommand(),
 			{
 				Name: "version", Usage: "print the lockstep version",
-				Action: func(c *cli.Context) error { _, err := c.App.Writer.Write([]byte(version + "\n")); return err },
+				Flags: []cli.Flag{output},
+				Action: func(c *cli.Context) error {
+					p, err := newPrinter(c)
+					if err != nil {
+						return err
+					}
+					return p.print(struct {
+						Version string `json:"version"`
+					}{version}, func(w *tw) { w.line("%s", version) })
+				},
 			},
 		},
 	}

@@ -162,11 +162,8 @@ func runBuild(c *cli.Context, e *env) error {
 	})
 }
 
-func runPublish(c *cli.Context, e *env) error {
-	var (
-		st  *publish.Staged
-		err error
-	)
+func runPublish(c *cli.Context, e *env) (err error) {
+	var st *publish.Staged
 	if dir := c.Args().First(); dir != "" {
 		if st, err = publish.ReadStaged(dir); err != nil {
 			return err
@@ -190,6 +187,14 @@ func runPublish(c *cli.Context, e *env) error {
 			return e.out.print(res, func(w *tw) { w.line("unchanged: release %s already has these inputs", res.Release) })
 		}
 		st = built.Staged
+		if !c.Bool("keep-stage") {
+			// Built here, published below: the store holds it then.
+			defer func() {
+				if err == nil {
+					os.RemoveAll(st.Dir)
+				}
+			}()
+		}
 	}
 	prog := newProgress("uploaded", e.out.json)
 	res, err := publish.Publish(e.ctx, e.store, st, publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update,
@@ -225,7 +230,7 @@ func runRun(c *cli.Context, e *env) error {
 	res, err := pipeline.Run(e.ctx, bld, b, pipeline.RunOptions{
 		Publish: publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update,
 			VerifyExisting: c.Bool("verify-existing"), LockWait: c.Duration("lock-wait")},
-		Reason: c.String("reason"), Logger: e.log,
+		Reason: c.String("reason"), Logger: e.log, KeepStage: c.Bool("keep-stage"),
 	})
 	prog.finish()
 	if err != nil {
@@ -325,7 +330,7 @@ func runLs(c *cli.Context, e *env) error {
 		if err != nil {
 			return err
 		}
-		b := lsBundle{Bundle: name, Releases: rels, Channels: map[string]lsHead{}}
+		b := lsBundle{Bundle: name, Releases: append([]string{}, rels...), Channels: map[string]lsHead{}}
 		for _, ch := range chans {
 			head, err := e.store.Head(e.ctx, name, ch)
 			if errors.Is(err, publish.ErrVerify) {
@@ -404,11 +409,27 @@ func runHistory(c *cli.Context, e *env) error {
 			return err
 		}
 	}
-	return e.out.print(hist, func(w *tw) {
+	out := make([]historyEntry, len(hist))
+	for i, h := range hist {
+		out[i] = historyEntry{Seq: h.Seq, Time: h.Time, Action: h.Action, Release: h.Release, Previous: h.Previous, Who: h.Who, Reason: h.Reason}
+	}
+	return e.out.print(out, func(w *tw) {
 		for _, h := range hist {
-			w.line("#%d\t%s\t%s\t%s\t%s\t%s", h.Seq, h.Time.Format(time.RFC3339), h.Action, h.Release, h.Who, h.Reason)
+			w.line("#%d\t%s\t%s\t%s\t%s\t%q", h.Seq, h.Time.Format(time.RFC3339), h.Action, h.Release, h.Who, h.Reason)
 		}
 	})
+}
+
+// historyEntry is one channel log entry as `history -o json` prints it:
+// every field always present ("" when a log entry has none).
+type historyEntry struct {
+	Seq      int64     `json:"seq"`
+	Time     time.Time `json:"time"`
+	Action   string    `json:"action"`
+	Release  string    `json:"release"`
+	Previous string    `json:"previous"`
+	Who      string    `json:"who"`
+	Reason   string    `json:"reason"`
 }
 
 func runQuery(c *cli.Context, e *env) error {
@@ -464,6 +485,9 @@ func runQuery(c *cli.Context, e *env) error {
 	res, err := rd.Query(e.ctx, c.Args().Tail(), c.Int("limit"))
 	if err != nil {
 		return err
+	}
+	if res.Rows == nil {
+		res.Rows = [][]any{} // [] in JSON, as every empty list is
 	}
 	type queryOut struct {
 		Release string          `json:"release"`

@@ -78,7 +78,7 @@ func TestCorruptBlobRepaired(t *testing.T) {
 			specA := gcSpec(t, dir, "a", "zstd", "none")
 			specC := gcSpec(t, dir, "c", "zstd", "zstd") // shares A's "shared" asset
 			var a pipeline.RunResult
-			okJSON(t, store, &a, "run", "--spec", specA, "--stage", stage)
+			okJSON(t, store, &a, "run", "--keep-stage", "--spec", specA, "--stage", stage) // kept: verify --repair reads it
 			var ma publish.Manifest
 			okJSON(t, store, &ma, "show", "--bundle", "places", a.Release)
 			shared, err := ma.Asset("shared")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -143,5 +144,42 @@ func TestTyposAreErrors(t *testing.T) {
 	r := lockstep(t, store, "build", "--spec", bad)
 	if r.code != exitUsage || !strings.Contains(r.stderr, `unknown scheme "s4"`) || !strings.Contains(r.stderr, filepath.Base(bad)+":") {
 		t.Errorf("s4:// input: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// TestStageCleaned: run removes the staged copy once the store holds the
+// release, unless --keep-stage; build keeps its output, and creates no
+// store.
+func TestStageCleaned(t *testing.T) {
+	dir := t.TempDir()
+	store := "file://" + filepath.Join(dir, "store")
+	spec := writeSpec(t, dir, filepath.Join(repoRoot(t), "testdata", "places"), "")
+	staged := func(stage string) int {
+		entries, _ := filepath.Glob(filepath.Join(stage, "*", "*"))
+		return len(entries)
+	}
+	ok(t, store, "run", "--spec", spec, "--stage", filepath.Join(dir, "s1"))
+	if n := staged(filepath.Join(dir, "s1")); n != 0 {
+		t.Errorf("run left %d staged releases", n)
+	}
+	spec2 := writeSpec(t, dir, filepath.Join(repoRoot(t), "testdata", "places"), "{compression: lz4}")
+	ok(t, store, "run", "--keep-stage", "--spec", spec2, "--stage", filepath.Join(dir, "s2"))
+	if n := staged(filepath.Join(dir, "s2")); n != 1 {
+		t.Errorf("run --keep-stage kept %d staged releases, want 1", n)
+	}
+	other := filepath.Join(dir, "other-store")
+	ok(t, "file://"+other, "build", "--spec", spec, "--stage", filepath.Join(dir, "s3"))
+	if n := staged(filepath.Join(dir, "s3")); n != 1 {
+		t.Errorf("build kept %d staged releases, want 1", n)
+	}
+	if _, err := os.Stat(other); !os.IsNotExist(err) {
+		t.Errorf("build created the store folder %s (%v)", other, err)
+	}
+	var v struct {
+		Version string `json:"version"`
+	}
+	okJSON(t, store, &v, "version")
+	if v.Version != "test" {
+		t.Errorf("version -o json: %+v", v)
 	}
 }
