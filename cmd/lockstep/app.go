@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -16,6 +17,7 @@ func newApp() *cli.App {
 	stageFlag := &cli.StringFlag{Name: "stage", Usage: "`DIR` for staged releases", Value: ".lockstep/stage"}
 	channelFlag := &cli.StringFlag{Name: "channel", Aliases: []string{"c"}, Usage: "channel `NAME`", Value: "production"}
 	reasonFlag := &cli.StringFlag{Name: "reason", Usage: "why, recorded in the channel log"}
+	anyBundle := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name (default: every bundle)"}
 	needBundle := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name (required)"}
 	output := &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "text or json", Value: "text"}
 	keepStage := &cli.BoolFlag{Name: "keep-stage", Usage: "keep the staged release folder after publishing it (by default it is removed then; verify --repair --from can use kept ones)"}
@@ -80,7 +82,7 @@ func newApp() *cli.App {
 			},
 			{
 				Name: "ls", Usage: "list bundles, releases, and what each channel serves",
-				Flags:  []cli.Flag{bundleFlag, output},
+				Flags:  []cli.Flag{anyBundle, output},
 				Action: withEnv(runLs),
 			},
 			{
@@ -96,7 +98,7 @@ func newApp() *cli.App {
 			{
 				Name: "query", Usage: "read an asset of a pulled release (--dest) or a published one (--bundle, --release)",
 				ArgsUsage: "ASSET [KEY|PREFIX|IP]",
-				Flags: []cli.Flag{bundleFlag, output,
+				Flags: []cli.Flag{&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle of --release"}, output,
 					&cli.StringFlag{Name: "dest", Aliases: []string{"d"}, Usage: "serving `DIR` of a pulled release"},
 					&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "published release `ID`"},
 					&cli.IntFlag{Name: "limit", Value: 5, Usage: "rows to show"},
@@ -111,7 +113,7 @@ func newApp() *cli.App {
 			{
 				Name: "verify", Usage: "re-hash blobs against their manifests; report missing and corrupt blobs and what they break",
 				ArgsUsage: "[RELEASE...]",
-				Flags: []cli.Flag{bundleFlag, output,
+				Flags: []cli.Flag{anyBundle, output,
 					&cli.BoolFlag{Name: "all", Usage: "every release of every bundle (or of --bundle)"},
 					&cli.BoolFlag{Name: "deep", Usage: "also open each asset with its format's reader"},
 					&cli.BoolFlag{Name: "repair", Usage: "put back missing and corrupt blobs from good local copies (see --from), then verify again"},
@@ -131,6 +133,8 @@ func newApp() *cli.App {
 				Action: withEnv(runGC),
 			},
 			inspectCommand(),
+			validateCommand(specFlag, bundleFlag, output),
+			completionCommand(),
 			{
 				Name: "version", Usage: "print the lockstep version",
 				Flags: []cli.Flag{output},
@@ -146,12 +150,42 @@ func newApp() *cli.App {
 			},
 		},
 	}
+	for _, cmd := range app.Commands {
+		if ex, ok := examples[cmd.Name]; ok && cmd.Description == "" {
+			cmd.Description = "Examples:\n   " + strings.ReplaceAll(strings.TrimSpace(ex), "\n", "\n   ")
+		}
+	}
 	strict(app, map[string]argSpec{
 		"publish": optArg, "show": oneArg, "query": someArgs, "diff": twoArgs,
-		"verify": anyArgs, "inspect": oneArg,
+		"verify": anyArgs, "inspect": oneArg, "completion": oneArg,
 	}, map[string][]string{
 		"promote": {"bundle", "release"}, "rollback": {"bundle"}, "republish": {"bundle", "release"},
 		"pull": {"bundle", "dest"}, "show": {"bundle"}, "history": {"bundle"}, "diff": {"bundle"},
 	})
 	return app
+}
+
+// examples are shown by each command's --help.
+var examples = map[string]string{
+	"build": `lockstep build --spec lockstep.yaml                  # stage a release under .lockstep/stage
+lockstep build --spec lockstep.yaml -b places -o json`,
+	"publish": `lockstep publish --spec lockstep.yaml                # build and publish, move no channel
+lockstep publish .lockstep/stage/places/20261130T120000Z-1a2b3c4d`,
+	"run": `lockstep --store s3://bucket/releases run --spec lockstep.yaml --reason "nightly"
+lockstep run --spec lockstep.yaml -o json               # what cron, Airflow and CI call`,
+	"promote":   `lockstep promote -b places -c production -r 20261130T120000Z-1a2b3c4d --reason "QA ok"`,
+	"rollback":  `lockstep rollback -b places -c production --reason "bad data"   # to the release before`,
+	"republish": `lockstep republish -b places -c production -r 20261101T120000Z-9f8e7d6c`,
+	"pull": `lockstep --store s3://bucket/releases pull -b places -c production --dest /srv/places
+lockstep pull -b places --dest /srv/places --server-version 1.4.2 --keep 5`,
+	"ls":      `lockstep ls; lockstep ls -b places -o json`,
+	"show":    `lockstep show -b places 20261130T120000Z-1a2b3c4d`,
+	"history": `lockstep history -b places -c production -o json`,
+	"query": `lockstep query --dest /srv/places names prefix:Dal
+lockstep query -b places -r 20261130T120000Z-1a2b3c4d geoip 8.8.8.8
+lockstep query --dest /srv/places names -- -5           # a key that starts with '-'`,
+	"diff":    `lockstep diff -b places 20261101T120000Z-9f8e7d6c 20261130T120000Z-1a2b3c4d`,
+	"verify":  `lockstep verify --all --deep; lockstep verify --all --repair --from .lockstep/stage`,
+	"gc":      `lockstep gc --dry-run; lockstep gc --keep-releases 20 --grace 48h`,
+	"inspect": `lockstep inspect s3://bucket/spark/places; lockstep inspect --delta-version 12 /data/delta/places -o json`,
 }

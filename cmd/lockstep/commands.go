@@ -511,9 +511,6 @@ func orNone(s string) string {
 	return s
 }
 
-// errNotFound is a bundle or channel the store does not have.
-var errNotFound = errors.New("not found")
-
 // checkBundle says, when the store has no bundle name, which it has: a
 // typo must not read as an empty bundle.
 func (e *env) checkBundle(name string) error {
@@ -526,7 +523,7 @@ func (e *env) checkBundle(name string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: store %s has no bundle %q (it has: %s); check --bundle and --store", errNotFound, e.store.URL(), name, listOrNone(names))
+	return fmt.Errorf("%w: store %s has no bundle %q (it has: %s); check --bundle and --store", publish.ErrNotFound, e.store.URL(), name, listOrNone(names))
 }
 
 // checkChannel is checkBundle, then the same for a channel of the bundle.
@@ -543,7 +540,7 @@ func (e *env) checkChannel(bundle, ch string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: bundle %q has no channel %q (it has: %s); check --channel", errNotFound, bundle, ch, listOrNone(chans))
+	return fmt.Errorf("%w: bundle %q has no channel %q (it has: %s); check --channel", publish.ErrNotFound, bundle, ch, listOrNone(chans))
 }
 
 func listOrNone(names []string) string {

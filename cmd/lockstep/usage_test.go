@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,8 +47,8 @@ func TestUsageErrors(t *testing.T) {
 		"pull": {"bundle", "dest"}, "show": {"bundle"}, "history": {"bundle"}, "diff": {"bundle"},
 	}
 	// Arguments that satisfy each command's count, and one too many.
-	argsOK := map[string][]string{"show": {"R"}, "query": {"a"}, "diff": {"R1", "R2"}, "inspect": {"u"}}
-	tooMany := map[string][]string{"publish": {"a", "stray"}, "show": {"R", "stray"}, "diff": {"R1", "R2", "stray"}, "inspect": {"u", "stray"}}
+	argsOK := map[string][]string{"show": {"R"}, "query": {"a"}, "diff": {"R1", "R2"}, "inspect": {"u"}, "completion": {"bash"}}
+	tooMany := map[string][]string{"publish": {"a", "stray"}, "show": {"R", "stray"}, "diff": {"R1", "R2", "stray"}, "inspect": {"u", "stray"}, "completion": {"bash", "stray"}}
 	for _, cmd := range app.Commands {
 		name := cmd.Name
 		help := "lockstep " + name + " --help"
@@ -72,7 +73,7 @@ func TestUsageErrors(t *testing.T) {
 		switch {
 		case extra == nil && name != "verify" && name != "query":
 			extra = []string{"stray"} // commands of no arguments
-		case name == "show" || name == "diff" || name == "inspect" || name == "publish":
+		case name == "show" || name == "diff" || name == "inspect" || name == "publish" || name == "completion":
 		default:
 			extra = nil // any number
 		}
@@ -181,5 +182,91 @@ func TestStageCleaned(t *testing.T) {
 	okJSON(t, store, &v, "version")
 	if v.Version != "test" {
 		t.Errorf("version -o json: %+v", v)
+	}
+}
+
+// TestValidate: validate checks a spec with no input read and no store.
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeSpec(t, dir, "s3://no-such-bucket/places", "")
+	var v validateOut
+	okJSON(t, "file://"+filepath.Join(dir, "no-store"), &v, "validate", "--spec", spec)
+	if len(v.Bundles) != 1 || v.Bundles[0].Bundle != "places" || len(v.Bundles[0].Assets) != 1 || v.Bundles[0].Assets[0].Format != "arrow" {
+		t.Errorf("validate: %+v", v)
+	}
+	bad := writeSpec(t, dir, "/tmp/x", "{compresion: zstd}")
+	r := lockstep(t, "file://"+filepath.Join(dir, "no-store"), "validate", "--spec", bad)
+	if r.code != exitUsage || !strings.Contains(r.stderr, filepath.Base(bad)+":") || !strings.Contains(r.stderr, "compresion") {
+		t.Errorf("validate of a misspelt option: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// TestCompletion: the bash script completes commands in a real bash, and
+// fish's script is generated.
+func TestCompletion(t *testing.T) {
+	script := ok(t, "mem://", "completion", "bash")
+	bash := `source /dev/stdin; PATH="` + filepath.Dir(binary) + `:$PATH"; COMP_WORDS=(lockstep pu); COMP_CWORD=1; _lockstep_complete; echo "${COMPREPLY[@]}"`
+	cmd := exec.Command("bash", "-c", bash)
+	cmd.Stdin = strings.NewReader(script)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "publish pull" {
+		t.Errorf("bash completion of `lockstep pu`: %q, %v; want \"publish pull\"", out, err)
+	}
+	if fish := ok(t, "mem://", "completion", "fish"); !strings.Contains(fish, "complete -c lockstep") {
+		t.Errorf("fish completion: %.200s", fish)
+	}
+}
+
+// TestCLIDocs: docs/cli.md's reference part is generated from the command
+// definitions, so it cannot drift. LOCKSTEP_UPDATE_DOCS=1 rewrites it.
+func TestCLIDocs(t *testing.T) {
+	const marker = "<!-- Generated from the command definitions by TestCLIDocs (LOCKSTEP_UPDATE_DOCS=1 go test ./cmd/lockstep -run TestCLIDocs): do not edit below. -->\n"
+	path := filepath.Join(repoRoot(t), "docs", "cli.md")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _, found := strings.Cut(string(data), marker)
+	if !found {
+		t.Fatalf("%s has no generated part (the marker line)", path)
+	}
+	app := newApp()
+	app.Version = "" // the build's, not part of the reference
+	md, err := app.ToMarkdown()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := head + marker + "\n" + md
+	if want == string(data) {
+		return
+	}
+	if os.Getenv("LOCKSTEP_UPDATE_DOCS") == "1" {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("%s is out of date with the commands: rerun with LOCKSTEP_UPDATE_DOCS=1", path)
+}
+
+// TestReorderArgs: flags move before arguments with their values; `--`
+// ends flags; app flags after the command move before it; an argument
+// that looks like a flag stays an argument.
+func TestReorderArgs(t *testing.T) {
+	app := newApp()
+	for _, c := range []struct{ in, want string }{
+		{"lockstep show R --bundle geo", "lockstep show --bundle geo R"},
+		{"lockstep show R -b=geo -o json", "lockstep show -b=geo -o json R"},
+		{"lockstep query names -- KEY", "lockstep query names KEY"},
+		{"lockstep query --dest d names -- -5", "lockstep query --dest d -- names -5"},
+		{"lockstep ls --store s3://b/p --bundle x", "lockstep --store s3://b/p ls --bundle x"},
+		{"lockstep --store x verify --all R1 --deep R2", "lockstep --store x verify --all --deep R1 R2"},
+		{"lockstep frobnicate --x y", "lockstep frobnicate --x y"},
+		{"lockstep", "lockstep"},
+	} {
+		got := strings.Join(reorderArgs(app, strings.Fields(c.in)), " ")
+		if got != c.want {
+			t.Errorf("%s: %s, want %s", c.in, got, c.want)
+		}
 	}
 }
