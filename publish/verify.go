@@ -50,6 +50,14 @@ type VerifyReport struct {
 	BrokenChannels  []string      `json:"broken_channels,omitempty"`
 	LogProblems     []LogProblem  `json:"log_problems,omitempty"` // objects in channel folders that readers skip
 	Leftovers       *Leftovers    `json:"leftovers,omitempty"`    // with All over the whole store
+
+	heads []channelHead // each readable channel head, for the channels serving a broken release
+}
+
+type channelHead struct {
+	channel string // bundle/channel
+	seq     int64
+	release string // bundle/release
 }
 
 // Leftovers are what killed or interrupted commands leave in a store. They
@@ -144,6 +152,14 @@ func Verify(ctx context.Context, s *Store, req VerifyRequest) (*VerifyReport, er
 	}
 	for r := range broken {
 		rep.BrokenReleases = append(rep.BrokenReleases, r)
+	}
+	// A channel whose release has a bad blob is broken too: a box pulling
+	// it fails (or, for a corrupt blob of the right size, only the hash
+	// check saves it).
+	for _, h := range rep.heads {
+		if broken[h.release] {
+			rep.BrokenChannels = append(rep.BrokenChannels, fmt.Sprintf("%s #%d serves %s, which has bad blobs (above)", h.channel, h.seq, h.release))
+		}
 	}
 	if req.All && req.Bundle == "" {
 		used := map[string]bool{}
@@ -241,6 +257,8 @@ func verifyChannels(ctx context.Context, s *Store, bundle string, rep *VerifyRep
 		default:
 			if err := s.CheckComplete(ctx, m); err != nil {
 				rep.BrokenChannels = append(rep.BrokenChannels, fmt.Sprintf("%s/%s #%d: %v", bundle, ch, head.Seq, err))
+			} else {
+				rep.heads = append(rep.heads, channelHead{bundle + "/" + ch, head.Seq, bundle + "/" + head.Release})
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"time"
 
@@ -351,7 +352,7 @@ func runLs(c *cli.Context, e *env) error {
 			w.line("the store at %s is empty", e.store.URL())
 		}
 		for _, b := range out {
-			w.line("bundle %s: %d releases", b.Bundle, len(b.Releases))
+			w.line("bundle %q: %d %s", b.Bundle, len(b.Releases), plural(len(b.Releases), "release", "releases"))
 			for _, r := range b.Releases {
 				var serving []string
 				for ch, h := range b.Channels {
@@ -361,12 +362,13 @@ func runLs(c *cli.Context, e *env) error {
 				}
 				mark := ""
 				if len(serving) > 0 {
+					sort.Strings(serving)
 					mark = "  <- " + strings.Join(serving, ", ")
 				}
 				w.line("  %s%s", r, mark)
 			}
-			for ch, h := range b.Channels {
-				if h.Error != "" {
+			for _, ch := range sortedNames(b.Channels) {
+				if h := b.Channels[ch]; h.Error != "" {
 					w.line("  channel %s: %s", ch, h.Error)
 				}
 			}
@@ -393,7 +395,11 @@ func runShow(c *cli.Context, e *env) error {
 			w.line("requires   server %s", m.Requires.Server)
 		}
 		for _, in := range m.Inputs {
-			w.line("input      %s: %s, %d files, %d rows, Spark %s", in.Name, in.URL, len(in.Files), in.Rows, orNone(in.SparkVersion))
+			spark := "Spark version unknown"
+			if in.SparkVersion != "" {
+				spark = "Spark " + in.SparkVersion
+			}
+			w.line("input      %q: %s, %d %s, %d rows, %s", in.Name, in.URL, len(in.Files), plural(len(in.Files), "file", "files"), in.Rows, spark)
 		}
 		assetTable(w, m.Assets)
 	})
