@@ -135,6 +135,7 @@ func newApp() *cli.App {
 			inspectCommand(),
 			validateCommand(specFlag, bundleFlag, output),
 			completionCommand(),
+			statusCommand(output),
 			{
 				Name: "version", Usage: "print the lockstep version",
 				Flags: []cli.Flag{output},
@@ -160,7 +161,7 @@ func newApp() *cli.App {
 		"verify": anyArgs, "inspect": oneArg, "completion": oneArg,
 	}, map[string][]string{
 		"promote": {"bundle", "release"}, "rollback": {"bundle"}, "republish": {"bundle", "release"},
-		"pull": {"bundle", "dest"}, "show": {"bundle"}, "history": {"bundle"}, "diff": {"bundle"},
+		"pull": {"bundle", "dest"}, "status": {"dest"}, "show": {"bundle"}, "history": {"bundle"}, "diff": {"bundle"},
 	})
 	return app
 }

@@ -1,13 +1,21 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/lockstep-data/lockstep/formats/all"
 	"github.com/lockstep-data/lockstep/pipeline"
+	"github.com/lockstep-data/lockstep/publish"
 )
 
 // validateCommand checks a spec alone: its syntax, keys, formats, options
@@ -161,3 +169,123 @@ _lockstep() {
 }
 compdef _lockstep lockstep
 `
+
+// statusCommand shows what a box serves: the release in DIR/current, when
+// it was swapped in, whether its files still match the manifest (with
+// --verify), and what the channel names now.
+func statusCommand(output cli.Flag) *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show what a pulled DIR serves: the release, when it was pulled, verified or not, and what its channel names now",
+		Description: `Examples:
+   lockstep status --dest /srv/places
+   lockstep --store s3://bucket/releases status --dest /srv/places --channel production --verify -o json`,
+		Flags: []cli.Flag{output,
+			&cli.StringFlag{Name: "dest", Aliases: []string{"d"}, Usage: "serving `DIR` (required)"},
+			&cli.StringFlag{Name: "channel", Aliases: []string{"c"}, Value: "production", Usage: "channel `NAME` to compare with"},
+			&cli.BoolFlag{Name: "verify", Usage: "hash every file of the release against its manifest now (exit 5 on a mismatch)"},
+		},
+		Action: withStore(storeIfExists, runStatus),
+	}
+}
+
+type statusOut struct {
+	Dest     string    `json:"dest"`
+	Bundle   string    `json:"bundle"`
+	Release  string    `json:"release"`
+	PulledAt time.Time `json:"pulled_at"`
+	// Verified is "at pull" (pull checks every byte before the swap), "ok"
+	// or "failed" (--verify, now).
+	Verified string   `json:"verified"`
+	Problems []string `json:"problems"`
+	Channel  string   `json:"channel"`
+	// ChannelRelease is what the channel names now ("" when it could not
+	// be read: ChannelError says why); UpToDate compares it.
+	ChannelRelease string `json:"channel_release"`
+	ChannelSeq     int64  `json:"channel_seq"`
+	ChannelError   string `json:"channel_error"`
+	UpToDate       bool   `json:"up_to_date"`
+}
+
+func runStatus(c *cli.Context, e *env) error {
+	dest := c.String("dest")
+	st, err := publish.Current(dest)
+	if err != nil {
+		return err
+	}
+	out := statusOut{Dest: dest, Bundle: st.Manifest.Bundle, Release: st.Manifest.Release, Verified: "at pull",
+		Problems: []string{}, Channel: c.String("channel")}
+	if fi, err := os.Lstat(filepath.Join(dest, publish.CurrentLink)); err == nil {
+		out.PulledAt = fi.ModTime().UTC()
+	}
+	if c.Bool("verify") {
+		out.Verified = "ok"
+		for _, a := range st.Manifest.Assets {
+			if p := checkFile(filepath.Join(st.Dir, a.File), a); p != "" {
+				out.Problems = append(out.Problems, a.File+": "+p)
+				out.Verified = "failed"
+			}
+		}
+	}
+	switch {
+	case e.store == nil:
+		out.ChannelError = "the store " + c.String("store") + " does not exist"
+	default:
+		head, err := e.store.Head(e.ctx, out.Bundle, out.Channel)
+		switch {
+		case err != nil:
+			out.ChannelError = err.Error()
+		case head == nil:
+			out.ChannelError = "the channel names no release"
+		default:
+			out.ChannelRelease, out.ChannelSeq = head.Release, head.Seq
+			out.UpToDate = head.Release == out.Release
+		}
+	}
+	if err := e.out.print(out, func(w *tw) {
+		w.line("%s serves %s release %s, pulled %s", dest, out.Bundle, out.Release, out.PulledAt.Format(time.RFC3339))
+		switch out.Verified {
+		case "at pull":
+			w.line("verified when pulled (every byte against the manifest); --verify checks again now")
+		case "ok":
+			w.line("verified now: every file matches the manifest")
+		default:
+			w.line("verification FAILED: %s; pull again (lockstep pull --release %s)", strings.Join(out.Problems, "; "), out.Release)
+		}
+		switch {
+		case out.ChannelError != "":
+			w.line("channel %q: unknown (%s)", out.Channel, out.ChannelError)
+		case out.UpToDate:
+			w.line("channel %q #%d names this release: up to date", out.Channel, out.ChannelSeq)
+		default:
+			w.line("channel %q #%d now names %s: lockstep pull --bundle %s --channel %s --dest %s", out.Channel, out.ChannelSeq, out.ChannelRelease, out.Bundle, out.Channel, dest)
+		}
+	}); err != nil {
+		return err
+	}
+	if out.Verified == "failed" {
+		return fmt.Errorf("%w: %s: %s", publish.ErrVerify, dest, strings.Join(out.Problems, "; "))
+	}
+	return nil
+}
+
+// checkFile hashes a pulled file against its manifest entry; "" when it
+// matches.
+func checkFile(path string, a publish.Asset) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	switch {
+	case err != nil:
+		return err.Error()
+	case n != a.Size:
+		return fmt.Sprintf("%d bytes, the manifest says %d", n, a.Size)
+	case hex.EncodeToString(h.Sum(nil)) != a.SHA256:
+		return "content differs from the manifest's sha256"
+	}
+	return ""
+}

@@ -44,7 +44,7 @@ func TestUsageErrors(t *testing.T) {
 	app := newApp()
 	required := map[string][]string{
 		"promote": {"bundle", "release"}, "rollback": {"bundle"}, "republish": {"bundle", "release"},
-		"pull": {"bundle", "dest"}, "show": {"bundle"}, "history": {"bundle"}, "diff": {"bundle"},
+		"pull": {"bundle", "dest"}, "status": {"dest"}, "show": {"bundle"}, "history": {"bundle"}, "diff": {"bundle"},
 	}
 	// Arguments that satisfy each command's count, and one too many.
 	argsOK := map[string][]string{"show": {"R"}, "query": {"a"}, "diff": {"R1", "R2"}, "inspect": {"u"}, "completion": {"bash"}}
@@ -268,5 +268,40 @@ func TestReorderArgs(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%s: %s, want %s", c.in, got, c.want)
 		}
+	}
+}
+
+// TestStatus: status says what a pulled DIR serves, whether it still
+// matches its manifest, and whether the channel has moved on.
+func TestStatus(t *testing.T) {
+	dir := t.TempDir()
+	store := "file://" + filepath.Join(dir, "store")
+	dest := filepath.Join(dir, "srv")
+	spec := writeSpec(t, dir, filepath.Join(repoRoot(t), "testdata", "places"), "")
+	var first struct{ Release string }
+	okJSON(t, store, &first, "run", "--spec", spec)
+	ok(t, store, "pull", "--bundle", "places", "--dest", dest)
+	var st statusOut
+	okJSON(t, store, &st, "status", "--dest", dest, "--verify")
+	if st.Release != first.Release || !st.UpToDate || st.Verified != "ok" || st.PulledAt.IsZero() || st.ChannelSeq != 1 {
+		t.Fatalf("status after pull: %+v", st)
+	}
+	spec2 := writeSpec(t, dir, filepath.Join(repoRoot(t), "testdata", "places"), "{compression: lz4}")
+	ok(t, store, "run", "--spec", spec2)
+	okJSON(t, store, &st, "status", "--dest", dest)
+	if st.UpToDate || st.ChannelRelease == first.Release || st.ChannelSeq != 2 || st.Verified != "at pull" {
+		t.Fatalf("status after the channel moved: %+v", st)
+	}
+	// A pulled file changed on disk: --verify says which, exit 5.
+	f := filepath.Join(dest, "current", "places.arrow")
+	data, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	os.WriteFile(f, data, 0o644)
+	r := lockstep(t, store, "status", "--dest", dest, "--verify")
+	if r.code != exitVerify || !strings.Contains(r.stdout+r.stderr, "places.arrow") {
+		t.Fatalf("status --verify of a changed file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
