@@ -136,6 +136,7 @@ func newApp() *cli.App {
 			validateCommand(specFlag, bundleFlag, output),
 			completionCommand(),
 			statusCommand(output),
+			initCommand(),
 			{
 				Name: "version", Usage: "print the lockstep version",
 				Flags: []cli.Flag{output},
@@ -158,7 +159,7 @@ func newApp() *cli.App {
 	}
 	strict(app, map[string]argSpec{
 		"publish": optArg, "show": oneArg, "query": someArgs, "diff": twoArgs,
-		"verify": anyArgs, "inspect": oneArg, "completion": oneArg,
+		"verify": anyArgs, "inspect": oneArg, "completion": oneArg, "init": oneArg,
 	}, map[string][]string{
 		"promote": {"bundle", "release"}, "rollback": {"bundle"}, "republish": {"bundle", "release"},
 		"pull": {"bundle", "dest"}, "status": {"dest"}, "show": {"bundle"}, "history": {"bundle"}, "diff": {"bundle"},

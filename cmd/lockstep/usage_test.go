@@ -47,8 +47,8 @@ func TestUsageErrors(t *testing.T) {
 		"pull": {"bundle", "dest"}, "status": {"dest"}, "show": {"bundle"}, "history": {"bundle"}, "diff": {"bundle"},
 	}
 	// Arguments that satisfy each command's count, and one too many.
-	argsOK := map[string][]string{"show": {"R"}, "query": {"a"}, "diff": {"R1", "R2"}, "inspect": {"u"}, "completion": {"bash"}}
-	tooMany := map[string][]string{"publish": {"a", "stray"}, "show": {"R", "stray"}, "diff": {"R1", "R2", "stray"}, "inspect": {"u", "stray"}, "completion": {"bash", "stray"}}
+	argsOK := map[string][]string{"show": {"R"}, "query": {"a"}, "diff": {"R1", "R2"}, "inspect": {"u"}, "completion": {"bash"}, "init": {"u"}}
+	tooMany := map[string][]string{"publish": {"a", "stray"}, "show": {"R", "stray"}, "diff": {"R1", "R2", "stray"}, "inspect": {"u", "stray"}, "completion": {"bash", "stray"}, "init": {"u", "stray"}}
 	for _, cmd := range app.Commands {
 		name := cmd.Name
 		help := "lockstep " + name + " --help"
@@ -73,7 +73,7 @@ func TestUsageErrors(t *testing.T) {
 		switch {
 		case extra == nil && name != "verify" && name != "query":
 			extra = []string{"stray"} // commands of no arguments
-		case name == "show" || name == "diff" || name == "inspect" || name == "publish" || name == "completion":
+		case name == "show" || name == "diff" || name == "inspect" || name == "publish" || name == "completion" || name == "init":
 		default:
 			extra = nil // any number
 		}
@@ -303,5 +303,42 @@ func TestStatus(t *testing.T) {
 	r := lockstep(t, store, "status", "--dest", dest, "--verify")
 	if r.code != exitVerify || !strings.Contains(r.stdout+r.stderr, "places.arrow") {
 		t.Fatalf("status --verify of a changed file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestInit: init on the demo's Spark folders writes specs that validate
+// and run accept, with an asset of each format the columns allow; it never
+// overwrites a spec without --force.
+func TestInit(t *testing.T) {
+	dir := t.TempDir()
+	store := "file://" + filepath.Join(dir, "store")
+	for _, c := range []struct {
+		folder  string
+		formats []string
+	}{
+		{"places", []string{"arrow", "kv", "fst"}}, // by asset name: places, places_by_id, places_name
+		{"ip_ranges", []string{"arrow", "mmdb"}},
+	} {
+		spec := filepath.Join(dir, c.folder+".yaml")
+		ok(t, store, "init", filepath.Join(repoRoot(t), "testdata", c.folder), "--spec", spec)
+		var v validateOut
+		okJSON(t, store, &v, "validate", "--spec", spec)
+		var got []string
+		for _, a := range v.Bundles[0].Assets {
+			got = append(got, a.Format)
+		}
+		if strings.Join(got, ",") != strings.Join(c.formats, ",") {
+			t.Errorf("init %s: assets of formats %v, want %v", c.folder, got, c.formats)
+		}
+		var res struct {
+			Status   string `json:"status"`
+			Promoted bool   `json:"promoted"`
+		}
+		okJSON(t, store, &res, "run", "--spec", spec)
+		if res.Status != "published" || !res.Promoted {
+			t.Errorf("run of init's %s spec: %+v", c.folder, res)
+		}
+		r := lockstep(t, store, "init", filepath.Join(repoRoot(t), "testdata", c.folder), "--spec", spec)
+		usage(t, r, "--force", "lockstep init --help", []string{"init again"})
 	}
 }
