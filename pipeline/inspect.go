@@ -13,10 +13,18 @@ type Inspection struct {
 	Skipped      []Skipped     `json:"skipped"`
 	Partitions   []Partition   `json:"partitions"`
 	Schema       string        `json:"schema,omitempty"`
+	Columns      []Column      `json:"columns"` // the schema's top-level columns`
 	SparkSchema  string        `json:"spark_schema,omitempty"`
 	Rows         int64         `json:"rows"`
 	DeltaVersion *int64        `json:"delta_version,omitempty"`
 	Unsupported  []string      `json:"unsupported,omitempty"`
+}
+
+// Column is one top-level column of a schema, for JSON readers.
+type Column struct {
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Nullable bool   `json:"nullable"`
 }
 
 // InspectFile is one file a build would read. Rows are the rows a build
@@ -42,7 +50,14 @@ func Inspect(ctx context.Context, url string, opts DiscoverOptions) (*Inspection
 		return nil, err
 	}
 	defer src.Close()
-	in := &Inspection{URL: src.URL, Skipped: skipped, Partitions: src.Partitions, DeltaVersion: src.DeltaVersion}
+	in := &Inspection{URL: src.URL, Skipped: skipped, Partitions: src.Partitions, DeltaVersion: src.DeltaVersion,
+		Files: []InspectFile{}, Columns: []Column{}}
+	if in.Skipped == nil {
+		in.Skipped = []Skipped{}
+	}
+	if in.Partitions == nil {
+		in.Partitions = []Partition{}
+	}
 	readable := 0
 	for i, f := range src.Files {
 		if err := ctx.Err(); err != nil {
@@ -73,6 +88,9 @@ func Inspect(ctx context.Context, url string, opts DiscoverOptions) (*Inspection
 			in.Unsupported = append(in.Unsupported, err.Error())
 		} else {
 			in.Schema, in.SparkSchema = schema.String(), src.SparkSchema
+			for _, f := range schema.Fields() {
+				in.Columns = append(in.Columns, Column{Name: f.Name, Type: f.Type.String(), Nullable: f.Nullable})
+			}
 		}
 	}
 	if readable == 0 && len(src.Files) > 0 {

@@ -1,6 +1,8 @@
 package publish
 
 import (
+	"bytes"
+	"encoding/json"
 	"maps"
 	"slices"
 )
@@ -8,16 +10,26 @@ import (
 // AssetChange is one asset's difference between two releases.
 type AssetChange struct {
 	Name          string `json:"name"`
-	Change        string `json:"change"` // added, removed, changed, unchanged
-	FormatBefore  string `json:"format_before,omitempty"`
-	FormatAfter   string `json:"format_after,omitempty"`
+	Change        string `json:"change"`        // added, removed, changed, unchanged
+	FormatBefore  string `json:"format_before"` // "" when added
+	FormatAfter   string `json:"format_after"`  // "" when removed
 	RowsBefore    int64  `json:"rows_before"`
 	RowsAfter     int64  `json:"rows_after"`
 	BytesBefore   int64  `json:"bytes_before"`
 	BytesAfter    int64  `json:"bytes_after"`
 	SchemaChanged bool   `json:"schema_changed"`
-	SchemaBefore  string `json:"schema_before,omitempty"`
-	SchemaAfter   string `json:"schema_after,omitempty"`
+	SchemaBefore  string `json:"schema_before"` // "" unless the schema changed
+	SchemaAfter   string `json:"schema_after"`
+	// Options are the format options that differ ([] when none do).
+	Options []OptionChange `json:"options"`
+}
+
+// OptionChange is one format option that differs between two releases; a
+// side that does not set it is null.
+type OptionChange struct {
+	Key    string `json:"key"`
+	Before any    `json:"before"`
+	After  any    `json:"after"`
 }
 
 // Diff compares two manifests asset by asset, in name order.
@@ -56,7 +68,28 @@ func Diff(a, b *Manifest) []AssetChange {
 		if inA && inB && x.Schema != y.Schema {
 			c.SchemaChanged, c.SchemaBefore, c.SchemaAfter = true, x.Schema, y.Schema
 		}
+		c.Options = optionChanges(x.Options, y.Options)
 		out = append(out, c)
+	}
+	return out
+}
+
+// optionChanges lists the options whose values differ, in key order.
+func optionChanges(a, b map[string]any) []OptionChange {
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	out := []OptionChange{}
+	for _, k := range sortedNames(keys) {
+		x, _ := json.Marshal(a[k])
+		y, _ := json.Marshal(b[k])
+		if !bytes.Equal(x, y) {
+			out = append(out, OptionChange{Key: k, Before: a[k], After: b[k]})
+		}
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -64,9 +65,6 @@ func republish(ctx context.Context, s *publish.Store, req publish.PromoteRequest
 }
 
 func runDiff(c *cli.Context, e *env) error {
-	if c.NArg() != 2 {
-		return fmt.Errorf("%w: diff needs two releases: lockstep diff --bundle B R1 R2", errUsage)
-	}
 	a, _, err := e.store.ReadManifest(e.ctx, c.String("bundle"), c.Args().Get(0))
 	if err != nil {
 		return err
@@ -84,7 +82,12 @@ func runDiff(c *cli.Context, e *env) error {
 			if ch.SchemaChanged {
 				schema = "changed"
 			}
-			w.line("  %s\t%s\t%d -> %d\t%s -> %s\t%s", ch.Name, ch.Change, ch.RowsBefore, ch.RowsAfter, bytesText(ch.BytesBefore), bytesText(ch.BytesAfter), schema)
+			w.line("  %q\t%s\t%d -> %d\t%s -> %s\t%s", ch.Name, ch.Change, ch.RowsBefore, ch.RowsAfter, bytesText(ch.BytesBefore), bytesText(ch.BytesAfter), schema)
+			for _, o := range ch.Options {
+				before, _ := json.Marshal(o.Before)
+				after, _ := json.Marshal(o.After)
+				w.line("    option %s: %s -> %s", o.Key, before, after)
+			}
 		}
 	})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/lockstep-data/lockstep/publish"
 )
 
 // usage checks a run is a usage error: exit 2, nothing on stdout, and one
@@ -341,4 +344,80 @@ func TestInit(t *testing.T) {
 		r := lockstep(t, store, "init", filepath.Join(repoRoot(t), "testdata", c.folder), "--spec", spec)
 		usage(t, r, "--force", "lockstep init --help", []string{"init again"})
 	}
+}
+
+// TestJSONOutputs runs every command that prints data with -o json: each
+// prints one JSON value with no null in it (empty lists are [], absent
+// strings ""), and diff lists option changes.
+func TestJSONOutputs(t *testing.T) {
+	dir := t.TempDir()
+	store := "file://" + filepath.Join(dir, "store")
+	dest := filepath.Join(dir, "srv")
+	places := filepath.Join(repoRoot(t), "testdata", "places")
+	spec := writeSpec(t, dir, places, "")
+	spec2 := writeSpec(t, dir, places, "{compression: lz4}")
+	var r1, r2 struct{ Release string }
+	okJSON(t, store, &r1, "run", "--spec", spec)
+	okJSON(t, store, &r2, "run", "--spec", spec2)
+	var diff []publish.AssetChange
+	okJSON(t, store, &diff, "diff", "--bundle", "places", r1.Release, r2.Release)
+	if len(diff) != 1 || len(diff[0].Options) != 1 || diff[0].Options[0].Key != "compression" || diff[0].Options[0].After != "lz4" {
+		t.Errorf("diff: %+v", diff)
+	}
+	for _, args := range [][]string{
+		{"run", "--spec", spec},
+		{"build", "--spec", spec, "--stage", filepath.Join(dir, "stage")},
+		{"publish", "--spec", spec},
+		{"pull", "--bundle", "places", "--dest", dest},
+		{"status", "--dest", dest},
+		{"ls"},
+		{"show", "--bundle", "places", r1.Release},
+		{"history", "--bundle", "places"},
+		{"query", "--dest", dest, "places"},
+		{"diff", "--bundle", "places", r1.Release, r2.Release},
+		{"verify", "--all"},
+		{"gc", "--dry-run"},
+		{"inspect", places},
+		{"validate", "--spec", spec},
+		{"version"},
+		{"promote", "--bundle", "places", "--release", r1.Release},
+		{"rollback", "--bundle", "places"},
+		{"republish", "--bundle", "places", "--release", r2.Release},
+	} {
+		out := ok(t, store, append([]string{args[0], "-o", "json"}, args[1:]...)...)
+		dec := json.NewDecoder(strings.NewReader(out))
+		var v any
+		if err := dec.Decode(&v); err != nil || dec.More() {
+			t.Errorf("%v: not one JSON value (%v):\n%.300s", args, err, out)
+			continue
+		}
+		if p := nullPath(v, "$"); p != "" {
+			t.Errorf("%v: null at %s:\n%.500s", args, p, out)
+		}
+	}
+}
+
+// nullPath is the path of the first null in v, or "" (a query's rows are
+// data, where null is a value).
+func nullPath(v any, at string) string {
+	if at == "$.result.rows" {
+		return ""
+	}
+	switch x := v.(type) {
+	case nil:
+		return at
+	case map[string]any:
+		for _, k := range sortedNames(x) {
+			if p := nullPath(x[k], at+"."+k); p != "" {
+				return p
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if p := nullPath(e, fmt.Sprintf("%s[%d]", at, i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }

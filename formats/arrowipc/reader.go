@@ -46,10 +46,15 @@ type reader struct {
 func (r *reader) Rows() int64 { return r.rows }
 
 func (r *reader) Describe() map[string]any {
+	cols := []map[string]any{}
+	for _, f := range r.fr.Schema().Fields() {
+		cols = append(cols, map[string]any{"name": f.Name, "type": f.Type.String(), "nullable": f.Nullable})
+	}
 	return map[string]any{
 		"rows":    r.rows,
 		"batches": r.fr.NumRecords(),
 		"schema":  r.fr.Schema().String(),
+		"columns": cols, // the schema's top-level columns, for JSON readers
 	}
 }
 
