@@ -421,3 +421,66 @@ func nullPath(v any, at string) string {
 	}
 	return ""
 }
+
+// TestREADMEExamples runs the README's examples, read from the README so
+// they cannot drift: each `lockstep` line of its sh blocks, in order, in a
+// folder whose lockstep.yaml `init` wrote from the demo's places (with
+// /srv/places a temporary folder), and `validate` on each yaml block.
+func TestREADMEExamples(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "srv-places")
+	store := "file://" + filepath.Join(dir, "store")
+	run := func(args ...string) result {
+		cmd := exec.Command(binary, append([]string{"--store", store}, args...)...)
+		cmd.Dir = dir
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		r := result{stdout: out.String(), stderr: errb.String()}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		}
+		return r
+	}
+	if r := run("init", filepath.Join(repoRoot(t), "testdata", "places")); r.code != 0 {
+		t.Fatalf("init: %s", r.stderr)
+	}
+	var block, lang string
+	inBlock, commands, specs := false, 0, 0
+	for _, line := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(line, "```") {
+			if inBlock && lang == "yaml" {
+				path := filepath.Join(dir, fmt.Sprintf("readme-%d.yaml", specs))
+				os.WriteFile(path, []byte(block), 0o644)
+				if r := run("validate", "--spec", path); r.code != 0 {
+					t.Errorf("README yaml block %d: validate exit %d: %s", specs, r.code, r.stderr)
+				}
+				specs++
+			}
+			inBlock, lang, block = !inBlock, strings.TrimPrefix(line, "```"), ""
+			continue
+		}
+		if !inBlock {
+			continue
+		}
+		block += line + "\n"
+		if lang != "sh" || !strings.HasPrefix(line, "lockstep ") {
+			continue
+		}
+		if i := strings.Index(line, " #"); i >= 0 {
+			line = line[:i]
+		}
+		args := strings.Fields(strings.ReplaceAll(line, "/srv/places", dest))[1:]
+		if r := run(args...); r.code != 0 {
+			t.Errorf("README: %s: exit %d\n%s%s", line, r.code, r.stdout, r.stderr)
+		}
+		commands++
+	}
+	if commands < 3 || specs < 1 {
+		t.Fatalf("ran %d commands and %d specs from the README: its examples moved", commands, specs)
+	}
+}
