@@ -165,44 +165,50 @@ func runBuild(c *cli.Context, e *env) error {
 
 func runPublish(c *cli.Context, e *env) (err error) {
 	var st *publish.Staged
+	ctx := e.ctx
+	built := false
 	if dir := c.Args().First(); dir != "" {
 		if st, err = publish.ReadStaged(dir); err != nil {
 			return err
 		}
 	} else {
-		b, err := e.bundle(c)
-		if err != nil {
-			return err
+		b, berr := e.bundle(c)
+		if berr != nil {
+			return berr
 		}
-		bld, err := e.builder(c)
-		if err != nil {
-			return err
+		bld, berr := e.builder(c)
+		if berr != nil {
+			return berr
 		}
+		// The store's shared lease before the build: an unreachable or
+		// read-only store fails now, not after every asset is built.
+		lctx, lease, lerr := e.store.Lock(ctx, publish.LeaseShared, "publish "+b.Name, c.Duration("lock-wait"))
+		if lerr != nil {
+			return lerr
+		}
+		defer lease.Release()
+		defer func() { err = publish.LeaseErr(lctx, err) }()
+		ctx = lctx
 		limitHeap(bld, b)
-		built, err := bld.Build(e.ctx, b)
-		if err != nil {
-			return err
+		res, berr := bld.Build(ctx, b)
+		if berr != nil {
+			return berr
 		}
-		if built.Unchanged {
-			res := &publish.PublishResult{Release: built.Release, Unchanged: true}
-			return e.out.print(res, func(w *tw) { w.line("unchanged: release %s already has these inputs", res.Release) })
+		if res.Unchanged {
+			out := &publish.PublishResult{Release: res.Release, Unchanged: true}
+			return e.out.print(out, func(w *tw) { w.line("unchanged: release %s already has these inputs", out.Release) })
 		}
-		st = built.Staged
-		if !c.Bool("keep-stage") {
-			// Built here, published below: the store holds it then.
-			defer func() {
-				if err == nil {
-					os.RemoveAll(st.Dir)
-				}
-			}()
-		}
+		st, built = res.Staged, true
 	}
 	prog := newProgress("uploaded", e.out.json)
-	res, err := publish.Publish(e.ctx, e.store, st, publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update,
+	res, err := publish.Publish(ctx, e.store, st, publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update,
 		VerifyExisting: c.Bool("verify-existing"), LockWait: c.Duration("lock-wait")})
 	prog.finish()
 	if err != nil {
 		return err
+	}
+	if built && !c.Bool("keep-stage") {
+		os.RemoveAll(st.Dir) // built here and now in the store
 	}
 	return e.out.print(res, func(w *tw) {
 		if res.Unchanged {
