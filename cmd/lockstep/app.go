@@ -138,6 +138,19 @@ func newApp() *cli.App {
 			statusCommand(output),
 			initCommand(),
 			{
+				Name: "help", Aliases: []string{"h"}, Usage: "show the commands, or one command's help", ArgsUsage: "[COMMAND]",
+				Action: func(c *cli.Context) error {
+					name := c.Args().First()
+					switch {
+					case name == "":
+						return cli.ShowAppHelp(c)
+					case c.App.Command(name) == nil:
+						return usageErr("", "no command %q", name)
+					}
+					return cli.ShowCommandHelp(c.Lineage()[1], name) // the app's context holds the commands
+				},
+			},
+			{
 				Name: "version", Usage: "print the lockstep version",
 				Flags: []cli.Flag{output},
 				Action: func(c *cli.Context) error {
@@ -159,7 +172,7 @@ func newApp() *cli.App {
 	}
 	strict(app, map[string]argSpec{
 		"publish": optArg, "show": oneArg, "query": someArgs, "diff": twoArgs,
-		"verify": anyArgs, "inspect": oneArg, "completion": oneArg, "init": oneArg,
+		"verify": anyArgs, "inspect": oneArg, "completion": oneArg, "init": oneArg, "help": optArg,
 	}, map[string][]string{
 		"promote": {"bundle", "release"}, "rollback": {"bundle"}, "republish": {"bundle", "release"},
 		"pull": {"bundle", "dest"}, "status": {"dest"}, "show": {"bundle"}, "history": {"bundle"}, "diff": {"bundle"},

@@ -41,6 +41,8 @@ func TestUsageErrors(t *testing.T) {
 
 	r := run("frobnicate")
 	usage(t, r, `unknown command "frobnicate"`, "lockstep --help", []string{"frobnicate"})
+	r = run("help", "frobnicate")
+	usage(t, r, `no command "frobnicate"`, "lockstep --help", []string{"help", "frobnicate"})
 	r = run("--no-such-flag", "ls")
 	usage(t, r, "no-such-flag", "lockstep --help", []string{"--no-such-flag", "ls"})
 
@@ -51,7 +53,7 @@ func TestUsageErrors(t *testing.T) {
 	}
 	// Arguments that satisfy each command's count, and one too many.
 	argsOK := map[string][]string{"show": {"R"}, "query": {"a"}, "diff": {"R1", "R2"}, "inspect": {"u"}, "completion": {"bash"}, "init": {"u"}}
-	tooMany := map[string][]string{"publish": {"a", "stray"}, "show": {"R", "stray"}, "diff": {"R1", "R2", "stray"}, "inspect": {"u", "stray"}, "completion": {"bash", "stray"}, "init": {"u", "stray"}}
+	tooMany := map[string][]string{"publish": {"a", "stray"}, "show": {"R", "stray"}, "diff": {"R1", "R2", "stray"}, "inspect": {"u", "stray"}, "completion": {"bash", "stray"}, "init": {"u", "stray"}, "help": {"ls", "stray"}}
 	for _, cmd := range app.Commands {
 		name := cmd.Name
 		help := "lockstep " + name + " --help"
@@ -76,7 +78,7 @@ func TestUsageErrors(t *testing.T) {
 		switch {
 		case extra == nil && name != "verify" && name != "query":
 			extra = []string{"stray"} // commands of no arguments
-		case name == "show" || name == "diff" || name == "inspect" || name == "publish" || name == "completion" || name == "init":
+		case name == "show" || name == "diff" || name == "inspect" || name == "publish" || name == "completion" || name == "init" || name == "help":
 		default:
 			extra = nil // any number
 		}
