@@ -21,6 +21,7 @@ test:
 # build -> publish -> promote (run), then pull -> query, on a local store.
 demo: build
 	@echo "== lockstep run: build the places bundle from testdata/places (real Spark output), publish, promote"
+	@mkdir -p $(DEMO)
 	@$(LOCKSTEP) run --spec testdata/demo.yaml --stage $(DEMO)/stage --reason "make demo"
 	@echo "== lockstep pull: fetch what production serves into $(DEMO)/serve, verify every byte, swap it in"
 	@$(LOCKSTEP) pull --bundle places --channel production --dest $(DEMO)/serve
