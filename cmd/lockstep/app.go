@@ -14,7 +14,7 @@ func newApp() *cli.App {
 	bundleFlag := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name (may be omitted when the spec has one bundle)"}
 	specFlag := &cli.StringFlag{Name: "spec", Aliases: []string{"s"}, Usage: "bundle spec `FILE` (YAML)", Value: "lockstep.yaml", EnvVars: []string{"LOCKSTEP_SPEC"}}
 	memoryFlag := &cli.StringFlag{Name: "memory", EnvVars: []string{"LOCKSTEP_MEMORY"}, Usage: "memory `SIZE` for sorting, shared by all the bundle's sorted assets (e.g. 2GiB; default: the spec's memory:, else 512MiB); larger inputs spill to disk"}
-	stageFlag := &cli.StringFlag{Name: "stage", Usage: "`DIR` for staged releases", Value: ".lockstep/stage"}
+	stageFlag := &cli.StringFlag{Name: "stage", Usage: "`DIR` for staged releases", Value: ".lockstep/stage", EnvVars: []string{"LOCKSTEP_STAGE"}}
 	channelFlag := &cli.StringFlag{Name: "channel", Aliases: []string{"c"}, Usage: "channel `NAME`", Value: "production"}
 	reasonFlag := &cli.StringFlag{Name: "reason", Usage: "why, recorded in the channel log"}
 	anyBundle := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name (default: every bundle)"}
@@ -32,6 +32,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log-format", Usage: "text or json", Value: "text", EnvVars: []string{"LOCKSTEP_LOG_FORMAT"}},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "warn", EnvVars: []string{"LOCKSTEP_LOG_LEVEL"}},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "text or json, for every command", Value: "text", EnvVars: []string{"LOCKSTEP_OUTPUT"}},
+			cli.HelpFlag, // urfave/cli adds it only without a help command of the app's own
 		}, profileFlags()...),
 		Before: func(c *cli.Context) (err error) {
 			stopProfiles, err = startProfiles(c)
@@ -42,13 +43,13 @@ func newApp() *cli.App {
 			{
 				Name: "build", Usage: "build a bundle into a staged release folder (writes nothing to the store)",
 				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output},
-				Action: withStore(storeIfExists, runBuild),
+				Action: checkFirst(checkBuildFlags, withStore(storeIfExists, runBuild)),
 			},
 			{
 				Name: "publish", Usage: "publish a staged release folder, or build and publish a bundle (no channel moves)",
 				ArgsUsage: "[STAGED_DIR]",
 				Flags:     []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait)},
-				Action:    withStore(storeCreate, runPublish),
+				Action:    checkFirst(checkBuildFlags, withStore(storeCreate, runPublish)),
 			},
 			{
 				Name: "promote", Usage: "point a channel at a published release",
@@ -68,7 +69,7 @@ func newApp() *cli.App {
 			{
 				Name: "run", Usage: "build, publish and promote a bundle: what cron, Airflow and CI call",
 				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait)},
-				Action: withStore(storeCreate, runRun),
+				Action: checkFirst(checkBuildFlags, withStore(storeCreate, runRun)),
 			},
 			{
 				Name: "pull", Usage: "download the release a channel names, verify every byte, and swap it in",
@@ -103,7 +104,7 @@ func newApp() *cli.App {
 					&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "published release `ID`"},
 					&cli.IntFlag{Name: "limit", Value: 5, Usage: "rows to show"},
 				},
-				Action: withEnv(runQuery),
+				Action: withStore(storeIfExists, runQuery), // --dest needs no store
 			},
 			{
 				Name: "diff", Usage: "compare two releases: assets added, removed and changed; rows, bytes, schema",

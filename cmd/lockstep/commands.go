@@ -261,6 +261,26 @@ func runRun(c *cli.Context, e *env) error {
 	})
 }
 
+// checkBuildFlags checks what build, publish and run read before a store
+// is opened or created: the spec and bundle (unless publish is given a
+// staged folder) and --memory. A usage or spec error writes nothing.
+func checkBuildFlags(c *cli.Context) error {
+	if s := c.String("memory"); s != "" {
+		if n, err := formats.ParseSize(s); err != nil || n < pipeline.MinMemory {
+			return fmt.Errorf("%w: --memory %q: give a size of at least 16MiB, such as 512MiB or 4GiB", errUsage, s)
+		}
+	}
+	if c.Command.Name == "publish" && c.NArg() > 0 {
+		return nil
+	}
+	spec, err := pipeline.LoadSpec(c.String("spec"), all.Registry())
+	if err != nil {
+		return err
+	}
+	_, err = spec.Bundle(c.String("bundle"))
+	return err
+}
+
 // checkPull checks pull's flag values before anything is opened.
 func checkPull(c *cli.Context) error {
 	if k := c.Int("keep"); k < 1 {
@@ -469,6 +489,9 @@ func runQuery(c *cli.Context, e *env) error {
 			return err
 		}
 	case c.String("release") != "" && c.String("bundle") != "":
+		if e.store == nil {
+			return fmt.Errorf("%w: %s does not exist; check --store (or LOCKSTEP_STORE)", errNoStore, c.String("store"))
+		}
 		if m, _, err = e.store.ReadManifest(e.ctx, c.String("bundle"), c.String("release")); err != nil {
 			return err
 		}

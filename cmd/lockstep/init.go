@@ -136,13 +136,13 @@ func initSpec(url, specURL, bundle, input string, files, skipped int, delta, noS
 		}
 		fmt.Fprintf(&b, "#   %s: %s%s\n", f.Name, f.Type, null)
 	}
-	fmt.Fprintf(&b, "bundles:\n  %s:\n    channel: production     # the channel `run` promotes\n    inputs:\n      %s:\n        url: %s\n", bundle, input, yamlString(specURL))
+	fmt.Fprintf(&b, "bundles:\n  %s:\n    channel: production     # the channel `run` promotes\n    inputs:\n      %s:\n        url: %s\n", yamlString(bundle), yamlString(input), yamlString(specURL))
 	if noSuccess {
 		b.WriteString("        require_success: false   # the folder has no _SUCCESS marker\n")
 	}
 	b.WriteString("    assets:\n")
 	fmt.Fprintf(&b, "      %s:                  # every row and column, as an Arrow IPC file (pyarrow, DuckDB and Polars read it)\n", input)
-	fmt.Fprintf(&b, "        format: arrow\n        input: %s\n        options: {compression: zstd}\n", input)
+	fmt.Fprintf(&b, "        format: arrow\n        input: %s\n        options: {compression: zstd}\n", yamlString(input))
 
 	col := func(pred func(arrow.Field) bool) (arrow.Field, bool) {
 		for _, f := range schema.Fields() {
@@ -166,7 +166,7 @@ func initSpec(url, specURL, bundle, input string, files, skipped int, delta, noS
 	})
 	if hasKey {
 		fmt.Fprintf(&b, "      %s_by_%s:            # a RocksDB-compatible SSTable: %s -> the other columns as JSON\n", input, specName(key.Name), key.Name)
-		fmt.Fprintf(&b, "        format: kv\n        input: %s\n        options: {key: %s, value: json, compression: zstd}   # value_columns: [...] to keep fewer\n", input, yamlString(key.Name))
+		fmt.Fprintf(&b, "        format: kv\n        input: %s\n        options: {key: %s, value: json, compression: zstd}   # value_columns: [...] to keep fewer\n", yamlString(input), yamlString(key.Name))
 	}
 	if name, ok := col(func(f arrow.Field) bool {
 		switch strings.ToLower(f.Name) {
@@ -181,7 +181,7 @@ func initSpec(url, specURL, bundle, input string, files, skipped int, delta, noS
 			value, comment = key.Name, key.Name
 		}
 		fmt.Fprintf(&b, "      %s_%s:               # an FST for exact, prefix and fuzzy lookups: %s -> %s\n", input, specName(name.Name), name.Name, comment)
-		fmt.Fprintf(&b, "        format: fst\n        input: %s\n        options: {key: %s, value: %s, duplicates: first}\n", input, yamlString(name.Name), yamlString(value))
+		fmt.Fprintf(&b, "        format: fst\n        input: %s\n        options: {key: %s, value: %s, duplicates: first}\n", yamlString(input), yamlString(name.Name), yamlString(value))
 	}
 	if network, ok := col(func(f arrow.Field) bool {
 		n := strings.ToLower(f.Name)
@@ -205,7 +205,7 @@ func initSpec(url, specURL, bundle, input string, files, skipped int, delta, noS
 			}
 			fmt.Fprintf(&b, "      %s_mmdb:             # a MaxMind DB: IP address -> the range's columns (mmdblookup, GeoIP readers)\n", input)
 			fmt.Fprintf(&b, "        format: mmdb\n        input: %s\n        options:\n          network: %s\n          record_columns: [%s]\n          build_epoch_column: %s   # the database's build time: the largest value\n          database_type: %s\n",
-				input, yamlString(network.Name), strings.Join(rec, ", "), yamlString(epoch.Name), yamlString("lockstep-"+input))
+				yamlString(input), yamlString(network.Name), strings.Join(rec, ", "), yamlString(epoch.Name), yamlString("lockstep-"+input))
 		} else {
 			fmt.Fprintf(&b, "      # %s has IP ranges (%s): an mmdb asset needs a build time from the data,\n", input, network.Name)
 			b.WriteString("      # a timestamp column or build_epoch: SECONDS (docs/formats.md, mmdb).\n")
@@ -214,10 +214,17 @@ func initSpec(url, specURL, bundle, input string, files, skipped int, delta, noS
 	return b.String()
 }
 
-// yamlString quotes s when YAML would not read it back as the same string.
+// yamlString quotes s when YAML would not read it back as the same string
+// (YAML 1.1 reads true, Null, yes, off... as booleans and nulls).
 func yamlString(s string) string {
-	if regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_./-]*$`).MatchString(s) && s != "true" && s != "false" && s != "null" && s != "yes" && s != "no" {
+	switch strings.ToLower(s) {
+	case "true", "false", "null", "yes", "no", "on", "off", "y", "n", "~":
+		return fmt.Sprintf("%q", s)
+	}
+	if plainRe.MatchString(s) {
 		return s
 	}
 	return fmt.Sprintf("%q", s)
 }
+
+var plainRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_./-]*$`)

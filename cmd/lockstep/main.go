@@ -50,7 +50,10 @@ var errUsage = errors.New("usage")
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	app := newApp()
-	err := app.RunContext(ctx, reorderArgs(app, os.Args))
+	args, err := reorderArgs(app, os.Args)
+	if err == nil {
+		err = app.RunContext(ctx, args)
+	}
 	code := exitCode(ctx, err)
 	stop()
 	if os.Getenv("LOCKSTEP_CRASH_AT_OP") != "" || os.Getenv("LOCKSTEP_PAUSE_AT_OP") != "" {

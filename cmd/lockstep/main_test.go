@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -47,7 +48,9 @@ func lockstep(t *testing.T, store string, args ...string) result {
 func cliEnv(t *testing.T, store string, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"--store", store}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
+	// Staged releases go to a temporary folder unless a test says --stage,
+	// not to .lockstep/ in the package folder.
+	cmd.Env = append(append(os.Environ(), "LOCKSTEP_STAGE="+stageDir(t)), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -128,3 +131,20 @@ func needService(t *testing.T, env, what string) string {
 	t.Skipf("%s unset: run `make test` for %s", env, what)
 	return ""
 }
+
+// stageDir is the test's default staging folder.
+func stageDir(t *testing.T) string {
+	stageDirs.Lock()
+	defer stageDirs.Unlock()
+	if d, ok := stageDirs.m[t.Name()]; ok {
+		return d
+	}
+	d := t.TempDir()
+	stageDirs.m[t.Name()] = d
+	return d
+}
+
+var stageDirs = struct {
+	sync.Mutex
+	m map[string]string
+}{m: map[string]string{}}

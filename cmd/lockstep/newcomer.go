@@ -126,7 +126,7 @@ func completionCommand() *cli.Command {
 		Description: `Examples:
    source <(lockstep completion bash)               # this shell
    lockstep completion bash > /etc/bash_completion.d/lockstep
-   lockstep completion zsh > "${fpath[1]}/_lockstep"
+   source <(lockstep completion zsh)                # in ~/.zshrc
    lockstep completion fish > ~/.config/fish/completions/lockstep.fish`,
 		Action: func(c *cli.Context) error {
 			var script string
@@ -160,15 +160,11 @@ _lockstep_complete() {
 complete -o bashdefault -o default -F _lockstep_complete lockstep
 `
 
-const zshCompletion = `#compdef lockstep
-# lockstep completion for zsh: lockstep completion zsh > "${fpath[1]}/_lockstep"
-_lockstep() {
-  local -a opts
-  opts=("${(@f)$(${words[@]:0:#words[@]-1} --generate-bash-completion 2>/dev/null)}")
-  _describe 'values' opts
-}
-compdef _lockstep lockstep
-`
+// zshCompletion runs the bash completion through zsh's bashcompinit.
+const zshCompletion = `# lockstep completion for zsh: source <(lockstep completion zsh)
+autoload -U +X compinit && compinit
+autoload -U +X bashcompinit && bashcompinit
+` + bashCompletion
 
 // statusCommand shows what a box serves: the release in DIR/current, when
 // it was swapped in, whether its files still match the manifest (with
@@ -250,7 +246,7 @@ func runStatus(c *cli.Context, e *env) error {
 		case "ok":
 			w.line("verified now: every file matches the manifest")
 		default:
-			w.line("verification FAILED: %s; pull again (lockstep pull --release %s)", strings.Join(out.Problems, "; "), out.Release)
+			w.line("verification FAILED: %s; pull again: lockstep pull --bundle %s --release %s --dest %s", strings.Join(out.Problems, "; "), out.Bundle, out.Release, dest)
 		}
 		switch {
 		case out.ChannelError != "":

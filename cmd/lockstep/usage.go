@@ -97,9 +97,19 @@ func argWords(cmd *cli.Command) string {
 // before its arguments; a flag's value moves with it. After `--` every
 // token is an argument. Arguments that look like flags (a key "-5") are
 // kept as arguments by a `--` before them.
-func reorderArgs(app *cli.App, argv []string) []string {
+func reorderArgs(app *cli.App, argv []string) ([]string, error) {
+	// Shell completion asks with a last argument urfave/cli reads only
+	// there: reorder the rest, keep it last.
+	const completion = "--generate-bash-completion"
+	if n := len(argv); n > 1 && argv[n-1] == completion {
+		out, err := reorderArgs(app, argv[:n-1])
+		if err != nil {
+			return argv, nil // let urfave/cli complete what it can
+		}
+		return append(out, completion), nil
+	}
 	if len(argv) < 2 {
-		return argv
+		return argv, nil
 	}
 	takesValue := func(flags []cli.Flag) map[string]bool {
 		m := map[string]bool{}
@@ -120,7 +130,10 @@ func reorderArgs(app *cli.App, argv []string) []string {
 		}
 		return n, false
 	}
-	isFlag := func(tok string) bool { return len(tok) > 1 && tok[0] == '-' && tok != "--" }
+	// A negative number ("-5", a key) is an argument, not a flag.
+	isFlag := func(tok string) bool {
+		return len(tok) > 1 && tok[0] == '-' && tok != "--" && !(tok[1] >= '0' && tok[1] <= '9')
+	}
 	// The app's flags, up to the command.
 	out := []string{argv[0]}
 	i := 1
@@ -134,11 +147,11 @@ func reorderArgs(app *cli.App, argv []string) []string {
 		i++
 	}
 	if i >= len(argv) {
-		return out
+		return out, nil
 	}
 	cmd := app.Command(argv[i])
 	if cmd == nil || cmd.SkipFlagParsing {
-		return append(out, argv[i:]...)
+		return append(out, argv[i:]...), nil
 	}
 	cmdFlags := takesValue(cmd.Flags)
 	var global, flags, positional []string
@@ -162,7 +175,11 @@ func reorderArgs(app *cli.App, argv []string) []string {
 			}
 		}
 		*dst = append(*dst, tok)
-		if known && value && !inline && j+1 < len(rest) {
+		if known && value && !inline {
+			if j+1 == len(rest) {
+				// Moved before the arguments, it would take one as its value.
+				return nil, usageErr(cmd.Name, "flag %s needs a value", tok)
+			}
 			*dst = append(*dst, rest[j+1])
 			j++
 		}
@@ -176,5 +193,5 @@ func reorderArgs(app *cli.App, argv []string) []string {
 			break
 		}
 	}
-	return append(out, positional...)
+	return append(out, positional...), nil
 }

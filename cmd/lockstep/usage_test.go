@@ -96,6 +96,22 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 	usage(t, run("pull", "--bundle", "b", "--dest", t.TempDir(), "--keep", "0"), "--keep 0", "lockstep pull --help", []string{"pull --keep 0"})
+	// A spec error writes nothing: not even the store's folder.
+	r = run("run", "--spec", filepath.Join(t.TempDir(), "missing.yaml"))
+	if r.code != exitUsage {
+		t.Errorf("run with a missing spec: exit %d, %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(strings.TrimPrefix(store, "file://")); !os.IsNotExist(err) {
+		t.Errorf("a usage or spec error created the store folder (%v)", err)
+	}
+	// A value flag last, with no value: an error, not the argument before it.
+	usage(t, run("publish", "DIR", "--stage"), "--stage needs a value", "lockstep publish --help", []string{"publish DIR --stage"})
+	// --help and -h, for the app and a command, are help (exit 0).
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"show", "--help"}, {"help", "show"}} {
+		if r := run(args...); r.code != 0 || !strings.Contains(r.stdout, "USAGE") {
+			t.Errorf("%v: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
 }
 
 // TestFlagsAfterArguments: flags may follow arguments, `--` ends flags, and
@@ -268,8 +284,16 @@ func TestReorderArgs(t *testing.T) {
 		{"lockstep --store x verify --all R1 --deep R2", "lockstep --store x verify --all --deep R1 R2"},
 		{"lockstep frobnicate --x y", "lockstep frobnicate --x y"},
 		{"lockstep", "lockstep"},
+		{"lockstep query --dest d ids -5", "lockstep query --dest d -- ids -5"},
+		{"lockstep publish DIR --stage --generate-bash-completion", "lockstep publish DIR --stage --generate-bash-completion"},
+		{"lockstep show R --bundle geo --generate-bash-completion", "lockstep show --bundle geo R --generate-bash-completion"},
 	} {
-		got := strings.Join(reorderArgs(app, strings.Fields(c.in)), " ")
+		args, err := reorderArgs(app, strings.Fields(c.in))
+		if err != nil {
+			t.Errorf("%s: %v", c.in, err)
+			continue
+		}
+		got := strings.Join(args, " ")
 		if got != c.want {
 			t.Errorf("%s: %s, want %s", c.in, got, c.want)
 		}
@@ -296,6 +320,10 @@ func TestStatus(t *testing.T) {
 	okJSON(t, store, &st, "status", "--dest", dest)
 	if st.UpToDate || st.ChannelRelease == first.Release || st.ChannelSeq != 2 || st.Verified != "at pull" {
 		t.Fatalf("status after the channel moved: %+v", st)
+	}
+	// query --dest reads the pulled release alone: no store needed.
+	if r := lockstep(t, "file://"+filepath.Join(dir, "no-store"), "query", "--dest", dest, "places"); r.code != 0 {
+		t.Errorf("query --dest without a store: exit %d, %s", r.code, r.stderr)
 	}
 	// A pulled file changed on disk: --verify says which, exit 5.
 	f := filepath.Join(dest, "current", "places.arrow")
