@@ -159,9 +159,7 @@ func newApp() *cli.App {
 					if err != nil {
 						return err
 					}
-					return p.print(struct {
-						Version string `json:"version"`
-					}{version}, func(w *tw) { w.line("%s", version) })
+					return p.print(versionOut{version}, func(w *tw) { w.line("%s", version) })
 				},
 			},
 		},

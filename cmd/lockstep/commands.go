@@ -524,14 +524,6 @@ func runQuery(c *cli.Context, e *env) error {
 	if res.Rows == nil {
 		res.Rows = [][]any{} // [] in JSON, as every empty list is
 	}
-	type queryOut struct {
-		Release string          `json:"release"`
-		Asset   string          `json:"asset"`
-		Format  string          `json:"format"`
-		Rows    int64           `json:"rows"`
-		Info    map[string]any  `json:"info"`
-		Result  *formats.Result `json:"result"`
-	}
 	out := queryOut{m.Release, a.Name, a.Format, rd.Rows(), rd.Describe(), res}
 	return e.out.print(out, func(w *tw) {
 		w.line("%s %s (%s): %d rows", m.Release, a.Name, a.Format, rd.Rows())
@@ -587,4 +579,14 @@ func listOrNone(names []string) string {
 		q[i] = fmt.Sprintf("%q", n)
 	}
 	return strings.Join(q, ", ")
+}
+
+// queryOut is what query prints.
+type queryOut struct {
+	Release string          `json:"release"`
+	Asset   string          `json:"asset"`
+	Format  string          `json:"format"`
+	Rows    int64           `json:"rows"`
+	Info    map[string]any  `json:"info"` // the format's own description
+	Result  *formats.Result `json:"result"`
 }

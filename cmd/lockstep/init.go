@@ -105,10 +105,7 @@ func runInit(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return p.print(struct {
-		Spec   string `json:"spec"`
-		Bundle string `json:"bundle"`
-	}{path, bundle}, func(w *tw) {
+	return p.print(initOut{path, bundle}, func(w *tw) {
 		w.line("wrote %s (bundle %q from %s: %d %s, %d columns)", path, bundle, url, len(src.Files), plural(len(src.Files), "file", "files"), schema.NumFields())
 		w.line("next: lockstep validate --spec %s; lockstep build --spec %s; lockstep run --spec %s", path, path, path)
 	})
@@ -228,3 +225,9 @@ func yamlString(s string) string {
 }
 
 var plainRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_./-]*$`)
+
+// initOut is what init prints.
+type initOut struct {
+	Spec   string `json:"spec"`
+	Bundle string `json:"bundle"`
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -257,7 +258,7 @@ func TestCLIDocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := head + marker + "\n" + md
+	want := head + marker + "\n" + md + "\n" + jsonDocs()
 	if want == string(data) {
 		return
 	}
@@ -409,6 +410,7 @@ func TestJSONOutputs(t *testing.T) {
 		{"gc", "--dry-run"},
 		{"inspect", places},
 		{"validate", "--spec", spec},
+		{"init", places, "--spec", filepath.Join(dir, "init.yaml")},
 		{"version"},
 		{"promote", "--bundle", "places", "--release", r1.Release},
 		{"rollback", "--bundle", "places"},
@@ -420,6 +422,26 @@ func TestJSONOutputs(t *testing.T) {
 		if err := dec.Decode(&v); err != nil || dec.More() {
 			t.Errorf("%v: not one JSON value (%v):\n%.300s", args, err, out)
 			continue
+		}
+		// Exactly the documented type: no field docs/cli.md does not list.
+		name := args[0]
+		if name == "rollback" || name == "republish" {
+			name = "promote"
+		}
+		documented := false
+		for _, o := range jsonOutputs {
+			if o.cmd != name {
+				continue
+			}
+			documented = true
+			typed := json.NewDecoder(strings.NewReader(out))
+			typed.DisallowUnknownFields()
+			if err := typed.Decode(reflect.New(reflect.TypeOf(o.typ)).Interface()); err != nil {
+				t.Errorf("%v: output does not decode into its documented type %T: %v", args, o.typ, err)
+			}
+		}
+		if !documented {
+			t.Errorf("%v: no documented JSON type (jsonOutputs)", args)
 		}
 		if p := nullPath(v, "$"); p != "" {
 			t.Errorf("%v: null at %s:\n%.500s", args, p, out)
