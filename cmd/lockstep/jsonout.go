@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"reflect"
-	"sort"
 	"strings"
 	"time"
 
@@ -122,14 +121,4 @@ func jsonShape(t reflect.Type, indent string) string {
 		return "any"
 	}
 	return t.String()
-}
-
-// jsonCommands lists the commands that print JSON, sorted.
-func jsonCommands() []string {
-	var out []string
-	for _, o := range jsonOutputs {
-		out = append(out, o.cmd)
-	}
-	sort.Strings(out)
-	return out
 }
