@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -48,6 +49,12 @@ const (
 var errUsage = errors.New("usage")
 
 func main() {
+	// IMDSv1 is the EC2 metadata protocol AWS retired for v2; the SDK's
+	// fallback to it prints a WARN line on every machine without AWS
+	// credentials. Set AWS_EC2_METADATA_V1_DISABLED=false to allow it.
+	if _, set := os.LookupEnv("AWS_EC2_METADATA_V1_DISABLED"); !set {
+		os.Setenv("AWS_EC2_METADATA_V1_DISABLED", "true")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	app := newApp()
 	args, err := reorderArgs(app, os.Args)
@@ -61,9 +68,44 @@ func main() {
 		fmt.Fprintf(os.Stderr, "lockstep: store operations: %d\n", publish.StoreOps())
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "lockstep:", err)
+		msg := err.Error()
+		if h := storeHint(msg); h != "" {
+			msg += "; " + h
+		}
+		fmt.Fprintln(os.Stderr, "lockstep:", msg)
 	}
 	os.Exit(code)
+}
+
+// storeHints say what to check for the cloud errors a mistyped store URL
+// or missing credentials give; the SDKs' own text names neither. The first
+// match wins: no credentials at all also reads as a 403 (from the metadata
+// service).
+var storeHints = []struct {
+	needles []string
+	hint    string
+}{
+	{[]string{"no EC2 IMDS role found", "failed to refresh cached credentials", "could not find default credentials"},
+		"no cloud credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or GOOGLE_APPLICATION_CREDENTIALS"},
+	{[]string{"failed to get shared config profile"},
+		"AWS_PROFILE names a profile that ~/.aws/config (or AWS_CONFIG_FILE) does not have"},
+	{[]string{"NoSuchBucket", "ContainerNotFound", "bucket doesn't exist"},
+		"the bucket (or container) does not exist: check its name in --store (or LOCKSTEP_STORE), and endpoint= for MinIO and other S3 servers"},
+	{[]string{"InvalidAccessKeyId", "SignatureDoesNotMatch", "AuthenticationFailed", "AccessDenied", "StatusCode: 403"},
+		"the store refused the credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY, or GOOGLE_APPLICATION_CREDENTIALS, and the bucket's policy"},
+	{[]string{"connection refused", "no such host", "i/o timeout", "dial tcp"},
+		"the store's endpoint did not answer: check the host in --store (endpoint= for S3 servers) and the network"},
+}
+
+func storeHint(msg string) string {
+	for _, h := range storeHints {
+		for _, n := range h.needles {
+			if strings.Contains(msg, n) {
+				return h.hint
+			}
+		}
+	}
+	return ""
 }
 
 // exitCode maps an error to the exit-code table, in one place.

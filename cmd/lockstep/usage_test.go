@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/lockstep-data/lockstep/publish"
+	"github.com/lockstep-data/lockstep/publish/publishtest"
 )
 
 // usage checks a run is a usage error: exit 2, nothing on stdout, and one
@@ -534,5 +536,41 @@ func TestREADMEExamples(t *testing.T) {
 	}
 	if commands < 3 || specs < 1 {
 		t.Fatalf("ran %d commands and %d specs from the README: its examples moved", commands, specs)
+	}
+}
+
+// TestStoreErrors: on a real S3 server (MinIO), a mistyped bucket, refused
+// credentials and a dead endpoint each give one line that says what to
+// check; the SDK prints nothing of its own.
+func TestStoreErrors(t *testing.T) {
+	good := publishtest.MinIO(t, "releases")
+	u, err := url.Parse(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noBucket := *u
+	noBucket.Host = "no-such-bucket-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	q := u.Query()
+	q.Set("endpoint", "http://127.0.0.1:1")
+	deadEndpoint := *u
+	deadEndpoint.RawQuery = q.Encode()
+	for _, c := range []struct {
+		store string
+		env   []string
+		want  string
+	}{
+		{noBucket.String(), nil, "the bucket (or container) does not exist"},
+		{good, []string{"AWS_SECRET_ACCESS_KEY=wrong"}, "the store refused the credentials"},
+		{deadEndpoint.String(), nil, "the store's endpoint did not answer"},
+		// No credentials at all: the SDK tries the EC2 metadata service,
+		// and prints no WARN line of its own (IMDSv1 fallback is off).
+		{good, []string{"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}, "no cloud credentials were found"},
+		{good, []string{"AWS_PROFILE=lockstep-none", "AWS_CONFIG_FILE=/dev/null"}, "AWS_PROFILE names a profile"},
+	} {
+		r := cliEnv(t, c.store, c.env, "ls")
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code != exitError || len(lines) != 1 || !strings.Contains(lines[0], c.want) {
+			t.Errorf("ls on %s %v: exit %d, want one line saying %q:\n%s", c.store, c.env, r.code, c.want, r.stderr)
+		}
 	}
 }
