@@ -92,8 +92,8 @@ type BuildResult struct {
 	Release     string          `json:"release"`
 	Fingerprint string          `json:"fingerprint"`
 	Unchanged   bool            `json:"unchanged"` // the store already has this build
-	Dir         string          `json:"dir,omitempty"`
-	Assets      []publish.Asset `json:"assets,omitempty"`
+	Dir         string          `json:"dir"` // "" when unchanged
+	Assets      []publish.Asset `json:"assets"`
 	Staged      *publish.Staged `json:"-"`
 }
 
@@ -140,7 +140,7 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 		}
 	}()
 	fp := fingerprint(b.Version, bundle, srcs)
-	res := &BuildResult{Bundle: bundle.Name, Fingerprint: fp}
+	res := &BuildResult{Bundle: bundle.Name, Fingerprint: fp, Assets: []publish.Asset{}}
 	if b.Store != nil {
 		rel, err := b.Store.LookupBuild(ctx, bundle.Name, fp)
 		switch {

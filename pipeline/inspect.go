@@ -12,12 +12,12 @@ type Inspection struct {
 	Files        []InspectFile `json:"files"`
 	Skipped      []Skipped     `json:"skipped"`
 	Partitions   []Partition   `json:"partitions"`
-	Schema       string        `json:"schema,omitempty"`
+	Schema       string        `json:"schema"`
 	Columns      []Column      `json:"columns"` // the schema's top-level columns`
-	SparkSchema  string        `json:"spark_schema,omitempty"`
+	SparkSchema  string        `json:"spark_schema"`
 	Rows         int64         `json:"rows"`
 	DeltaVersion *int64        `json:"delta_version,omitempty"`
-	Unsupported  []string      `json:"unsupported,omitempty"`
+	Unsupported  []string      `json:"unsupported"`
 }
 
 // Column is one top-level column of a schema, for JSON readers.
@@ -33,9 +33,9 @@ type InspectFile struct {
 	Path           string `json:"path"`
 	Size           int64  `json:"size"`
 	Rows           int64  `json:"rows"`
-	DeletedRows    int64  `json:"deleted_rows,omitempty"`
-	DeletionVector string `json:"deletion_vector,omitempty"`
-	SparkVersion   string `json:"spark_version,omitempty"`
+	DeletedRows    int64  `json:"deleted_rows"`
+	DeletionVector string `json:"deletion_vector"`
+	SparkVersion   string `json:"spark_version"`
 }
 
 // Inspect discovers the input at url and reads every kept file's footer
@@ -45,13 +45,14 @@ func Inspect(ctx context.Context, url string, opts DiscoverOptions) (*Inspection
 	src, skipped, err := DiscoverWith(ctx, "inspect", url, opts)
 	if err != nil {
 		if errors.Is(err, ErrDeltaFeature) {
-			return &Inspection{URL: url, Unsupported: []string{err.Error()}}, err
+			return &Inspection{URL: url, Unsupported: []string{err.Error()}, Files: []InspectFile{}, Skipped: []Skipped{},
+				Partitions: []Partition{}, Columns: []Column{}}, err
 		}
 		return nil, err
 	}
 	defer src.Close()
 	in := &Inspection{URL: src.URL, Skipped: skipped, Partitions: src.Partitions, DeltaVersion: src.DeltaVersion,
-		Files: []InspectFile{}, Columns: []Column{}}
+		Files: []InspectFile{}, Columns: []Column{}, Unsupported: []string{}}
 	if in.Skipped == nil {
 		in.Skipped = []Skipped{}
 	}

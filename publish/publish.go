@@ -59,7 +59,7 @@ type PublishResult struct {
 	BlobsSkipped  int    `json:"blobs_skipped"`
 	BytesUploaded int64  `json:"bytes_uploaded"`
 	BytesSkipped  int64  `json:"bytes_skipped"`
-	BlobsRepaired int    `json:"blobs_repaired,omitempty"` // corrupt blobs in the store replaced from the staged copy
+	BlobsRepaired int    `json:"blobs_repaired"` // corrupt blobs in the store replaced from the staged copy
 }
 
 // BuildRecord maps a build fingerprint to the release it produced.

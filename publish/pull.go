@@ -44,12 +44,12 @@ type PullRequest struct {
 // PullResult says what Pull did.
 type PullResult struct {
 	Release    string   `json:"release"`
-	Seq        int64    `json:"seq,omitempty"`
+	Seq        int64    `json:"seq"`
 	Path       string   `json:"path"`
 	Downloaded int64    `json:"bytes_downloaded"`
 	Reused     bool     `json:"reused"` // the release was already in Dest, re-verified
-	Previous   string   `json:"previous,omitempty"`
-	Removed    []string `json:"removed,omitempty"`
+	Previous   string   `json:"previous"`
+	Removed    []string `json:"removed"`
 }
 
 // Pull goes channel -> manifest -> blobs, checking a digest at each step,
@@ -115,6 +115,9 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 	}
 	res.Previous = prev
 	res.Removed = prune(req.Dest, req.Keep, filepath.Base(res.Path))
+	if res.Removed == nil {
+		res.Removed = []string{}
+	}
 	log.Info("release swapped in", "bundle", req.Bundle, "release", release, "bytes", res.Downloaded, "previous", prev)
 	return res, nil
 }

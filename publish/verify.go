@@ -32,7 +32,7 @@ type VerifyRequest struct {
 type BlobProblem struct {
 	SHA256   string   `json:"sha256"`
 	Problem  string   `json:"problem"` // "missing", "corrupt", "unreadable"
-	Detail   string   `json:"detail,omitempty"`
+	Detail   string   `json:"detail"`
 	Assets   []string `json:"assets"`   // bundle/release/asset that use it
 	Releases []string `json:"releases"` // bundle/release it breaks
 }
@@ -44,11 +44,11 @@ type VerifyReport struct {
 	BlobsChecked    int           `json:"blobs_checked"`
 	BytesChecked    int64         `json:"bytes_checked"`
 	ChannelsChecked int           `json:"channels_checked"`
-	Blobs           []BlobProblem `json:"blob_problems,omitempty"`
-	BrokenReleases  []string      `json:"broken_releases,omitempty"`
-	BadManifests    []string      `json:"bad_manifests,omitempty"`
-	BrokenChannels  []string      `json:"broken_channels,omitempty"`
-	LogProblems     []LogProblem  `json:"log_problems,omitempty"` // objects in channel folders that readers skip
+	Blobs           []BlobProblem `json:"blob_problems"`
+	BrokenReleases  []string      `json:"broken_releases"`
+	BadManifests    []string      `json:"bad_manifests"`
+	BrokenChannels  []string      `json:"broken_channels"`
+	LogProblems     []LogProblem  `json:"log_problems"` // objects in channel folders that readers skip
 	Leftovers       *Leftovers    `json:"leftovers,omitempty"`    // with All over the whole store
 
 	heads []channelHead // each readable channel head, for the channels serving a broken release
@@ -86,7 +86,8 @@ func (r *VerifyReport) Err() error {
 // every channel head of the bundles names a readable release.
 func Verify(ctx context.Context, s *Store, req VerifyRequest) (*VerifyReport, error) {
 	type use struct{ asset, release string }
-	rep := &VerifyReport{}
+	rep := &VerifyReport{Blobs: []BlobProblem{}, BrokenReleases: []string{}, BadManifests: []string{},
+		BrokenChannels: []string{}, LogProblems: []LogProblem{}}
 	uses := map[string][]use{}
 	assets := map[string]Asset{}
 	bundles := []string{req.Bundle}

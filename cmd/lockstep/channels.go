@@ -54,9 +54,19 @@ func runMove(c *cli.Context, e *env, fn func(context.Context, *publish.Store, pu
 	if err != nil {
 		return err
 	}
-	return e.out.print(ent, func(w *tw) {
+	out := moveOut{Bundle: ent.Bundle, Channel: ent.Channel, historyEntry: historyEntry{Seq: ent.Seq, Time: ent.Time,
+		Action: ent.Action, Release: ent.Release, Previous: ent.Previous, Who: ent.Who, Reason: ent.Reason}}
+	return e.out.print(out, func(w *tw) {
 		w.line("%s/%s #%d -> %s (%s, was %s)", ent.Bundle, ent.Channel, ent.Seq, ent.Release, ent.Action, orNone(ent.Previous))
 	})
+}
+
+// moveOut is what promote, rollback and republish print: the channel
+// entry written, every field present.
+type moveOut struct {
+	Bundle  string `json:"bundle"`
+	Channel string `json:"channel"`
+	historyEntry
 }
 
 func republish(ctx context.Context, s *publish.Store, req publish.PromoteRequest) (*publish.Entry, error) {

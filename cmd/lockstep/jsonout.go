@@ -27,7 +27,7 @@ var jsonOutputs = []struct {
 	{"build", pipeline.BuildResult{}, ""},
 	{"publish", publish.PublishResult{}, ""},
 	{"run", pipeline.RunResult{}, ""},
-	{"promote", publish.Entry{}, "the channel entry written; rollback and republish print the same"},
+	{"promote", moveOut{}, "the channel entry written; rollback and republish print the same"},
 	{"pull", publish.PullResult{}, ""},
 	{"status", statusOut{}, ""},
 	{"ls", []lsBundle{}, ""},
