@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/urfave/cli/v2"
 
@@ -78,6 +80,11 @@ func cell(v any) string {
 	case nil:
 		return "null"
 	case string:
+		// Quoted where plain text would hide the difference: "Ba " and
+		// "Ba", an empty key, a tab or a control character, the word null.
+		if x == "" || x == "null" || strings.TrimSpace(x) != x || strings.ContainsFunc(x, func(r rune) bool { return !unicode.IsPrint(r) }) {
+			return strconv.Quote(x)
+		}
 		return x
 	case []byte:
 		return fmt.Sprintf("%x", x)

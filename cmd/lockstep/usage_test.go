@@ -574,3 +574,12 @@ func TestStoreErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCellQuoting: text tables quote the strings plain text would confuse.
+func TestCellQuoting(t *testing.T) {
+	for in, want := range map[string]string{"Ba": "Ba", "Ba ": `"Ba "`, "": `""`, "a\tb": `"a\tb"`, "null": `"null"`, "Zürich": "Zürich"} {
+		if got := cell(in); got != want {
+			t.Errorf("cell(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
