@@ -10,7 +10,6 @@ import (
 )
 
 func newApp() *cli.App {
-	stopProfiles := func() error { return nil }
 	bundleFlag := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name (may be omitted when the spec has one bundle)"}
 	specFlag := &cli.StringFlag{Name: "spec", Aliases: []string{"s"}, Usage: "bundle spec `FILE` (YAML)", Value: "lockstep.yaml", EnvVars: []string{"LOCKSTEP_SPEC"}}
 	memoryFlag := &cli.StringFlag{Name: "memory", EnvVars: []string{"LOCKSTEP_MEMORY"}, Usage: "memory `SIZE` for sorting, shared by all the bundle's sorted assets (e.g. 2GiB; default: the spec's memory:, else 512MiB); larger inputs spill to disk"}
@@ -34,11 +33,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "text or json, for every command", Value: "text", EnvVars: []string{"LOCKSTEP_OUTPUT"}},
 			cli.HelpFlag, // urfave/cli adds it only without a help command of the app's own
 		}, profileFlags()...),
-		Before: func(c *cli.Context) (err error) {
-			stopProfiles, err = startProfiles(c)
-			return err
-		},
-		After: func(*cli.Context) error { return stopProfiles() },
+
 		Commands: []*cli.Command{
 			{
 				Name: "build", Usage: "build a bundle into a staged release folder (writes nothing to the store)",

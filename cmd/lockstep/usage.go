@@ -79,7 +79,17 @@ func strict(app *cli.App, args map[string]argSpec, required map[string][]string)
 				}
 				return usageErr(name, "%s takes %s; unexpected %q", name, argWords(cmd), extra)
 			}
-			return action(c)
+			// Profiles start once the command line is known to be good, so
+			// a usage error leaves no profile file behind.
+			stop, err := startProfiles(c)
+			if err != nil {
+				return err
+			}
+			err = action(c)
+			if serr := stop(); err == nil {
+				err = serr
+			}
+			return err
 		}
 	}
 }
