@@ -107,6 +107,12 @@ func TestUsageErrors(t *testing.T) {
 	if _, err := os.Stat(strings.TrimPrefix(store, "file://")); !os.IsNotExist(err) {
 		t.Errorf("a usage or spec error created the store folder (%v)", err)
 	}
+	// Nor does a usage error leave a profile behind.
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	usage(t, run("--cpuprofile", prof, "ls", "stray"), "stray", "lockstep ls --help", []string{"--cpuprofile", "ls stray"})
+	if _, err := os.Stat(prof); !os.IsNotExist(err) {
+		t.Errorf("a usage error wrote --cpuprofile (%v)", err)
+	}
 	// A value flag last, with no value: an error, not the argument before it.
 	usage(t, run("publish", "DIR", "--stage"), "--stage needs a value", "lockstep publish --help", []string{"publish DIR --stage"})
 	// --help and -h, for the app and a command, are help (exit 0).
