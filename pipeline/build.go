@@ -282,6 +282,15 @@ func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, d
 	}
 	for i, name := range names {
 		s, err := b.newSink(name, bundle.Assets[name], cfgs[i], schema, dir)
+		if errors.Is(err, formats.ErrBadInput) {
+			// Options the input's schema cannot satisfy (a key column it
+			// lacks): a spec error, found before any asset is written.
+			cols := make([]string, schema.NumFields())
+			for j, f := range schema.Fields() {
+				cols[j] = fmt.Sprintf("%q (%s)", f.Name, f.Type)
+			}
+			return in, nil, fmt.Errorf("%w: %s: bundle %q: %w; input %q has the columns %s", ErrSpec, bundle.optionsAt[name], bundle.Name, err, src.Name, strings.Join(cols, ", "))
+		}
 		if err != nil {
 			return in, nil, err
 		}

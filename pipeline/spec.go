@@ -63,6 +63,9 @@ type Bundle struct {
 	configs map[string]formats.Config
 	// memory is Memory in bytes; 0 when unset.
 	memory int64
+	// optionsAt is each asset's options' place in the spec (file:line),
+	// for errors the input's schema finds in them.
+	optionsAt map[string]string
 }
 
 // Requires names the server versions that can load the bundle's releases.
@@ -216,7 +219,9 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 		}
 	}
 	b.configs = map[string]formats.Config{}
+	b.optionsAt = map[string]string{}
 	for name, a := range b.Assets {
+		b.optionsAt[name] = at("assets", name, "options")
 		if err := publish.CheckName("asset", name); err != nil {
 			return bad(at("assets", name), "%v", err)
 		}

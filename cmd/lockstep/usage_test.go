@@ -594,3 +594,26 @@ func TestCellQuoting(t *testing.T) {
 		}
 	}
 }
+
+// TestSchemaSpecErrors: options the input's schema cannot satisfy (a kv
+// key or an arrow column the input lacks) are spec errors found before any
+// asset is written: exit 2, the spec's file and line, the input's columns,
+// and no release in the store.
+func TestSchemaSpecErrors(t *testing.T) {
+	dir := t.TempDir()
+	store := "file://" + filepath.Join(dir, "store")
+	places := filepath.Join(repoRoot(t), "testdata", "places")
+	for _, asset := range []string{"{format: kv, input: places, options: {key: nosuch}}", "{format: arrow, input: places, options: {columns: [id, nosuch]}}"} {
+		spec := filepath.Join(dir, "s.yaml")
+		os.WriteFile(spec, []byte("bundles:\n  places:\n    inputs:\n      places: {url: "+places+"}\n    assets:\n      a: "+asset+"\n"), 0o644)
+		r := lockstep(t, store, "run", "--spec", spec)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "s.yaml:6:") || !strings.Contains(r.stderr, `"nosuch"`) || !strings.Contains(r.stderr, `"population" (int64)`) {
+			t.Errorf("%s: exit %d, %q", asset, r.code, r.stderr)
+		}
+	}
+	var ls []lsBundle
+	okJSON(t, store, &ls, "ls")
+	if len(ls) != 0 {
+		t.Errorf("the store holds %+v after spec errors", ls)
+	}
+}
