@@ -92,7 +92,7 @@ type BuildResult struct {
 	Release     string          `json:"release"`
 	Fingerprint string          `json:"fingerprint"`
 	Unchanged   bool            `json:"unchanged"` // the store already has this build
-	Dir         string          `json:"dir"` // "" when unchanged
+	Dir         string          `json:"dir"`       // "" when unchanged
 	Assets      []publish.Asset `json:"assets"`
 	Staged      *publish.Staged `json:"-"`
 }
