@@ -53,11 +53,7 @@ func (a *deltaAdd) fileID() string {
 	if !a.hasDV() {
 		return a.Path
 	}
-	var dv struct {
-		StorageType    string `json:"storageType"`
-		PathOrInlineDv string `json:"pathOrInlineDv"`
-		Offset         *int64 `json:"offset"`
-	}
+	var dv deletionVector // the descriptor, unchecked: parseDV checks it when the file is kept
 	if json.Unmarshal(a.DeletionVector, &dv) != nil {
 		return a.Path + "\x00" + string(a.DeletionVector)
 	}

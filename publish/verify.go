@@ -48,8 +48,8 @@ type VerifyReport struct {
 	BrokenReleases  []string      `json:"broken_releases"`
 	BadManifests    []string      `json:"bad_manifests"`
 	BrokenChannels  []string      `json:"broken_channels"`
-	LogProblems     []LogProblem  `json:"log_problems"` // objects in channel folders that readers skip
-	Leftovers       *Leftovers    `json:"leftovers,omitempty"`    // with All over the whole store
+	LogProblems     []LogProblem  `json:"log_problems"`        // objects in channel folders that readers skip
+	Leftovers       *Leftovers    `json:"leftovers,omitempty"` // with All over the whole store
 
 	heads []channelHead // each readable channel head, for the channels serving a broken release
 }
