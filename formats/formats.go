@@ -37,6 +37,9 @@ type Info struct {
 	Version   string // version of the file format written
 	MediaType string
 	Ext       string // file extension kept in a pulled release: ".arrow"
+	// Keyed formats map each key to one value, and their writers are
+	// DuplicateCounters: the pipeline's unique check applies to them.
+	Keyed bool
 }
 
 // Format is one kind of asset.
@@ -133,6 +136,30 @@ type RowCounter interface {
 // removed); records then arrive in the canonical order.
 type FileStarter interface {
 	StartFile(path string)
+}
+
+// DuplicateKeyError is two records with one key in a keyed format (kv,
+// fst). It is an ErrBadInput.
+type DuplicateKeyError struct {
+	Format       string
+	Key          string // as a message shows it: column=value, ...
+	File1, File2 string // where the two records are: "record N of FILE"
+}
+
+func (e *DuplicateKeyError) Error() string {
+	return fmt.Sprintf("%v: %s: duplicate key %s in %s and %s; remove the duplicates upstream, or set duplicates: first or last to keep one",
+		ErrBadInput, e.Format, e.Key, e.File1, e.File2)
+}
+
+func (e *DuplicateKeyError) Unwrap() error { return ErrBadInput }
+
+// DuplicateCounter is implemented by writers of keyed formats. After Close
+// (or a Close that failed on a duplicate under the `error` policy),
+// Duplicates reports how many records had the key of the record before them
+// in key order, and the first such pair; the pipeline's unique check reads
+// it, so duplicates are counted once, by the format's own policy.
+type DuplicateCounter interface {
+	Duplicates() (n int64, first *DuplicateKeyError)
 }
 
 // Reader is an opened asset.

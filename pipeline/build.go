@@ -34,6 +34,9 @@ type Builder struct {
 	// Memory is the build's budget for sorting, shared by every sorting
 	// asset (--memory); 0 takes the bundle's `memory:`, else the default.
 	Memory int64
+	// Overrides are failed checks to push through (--override), each with
+	// the reason recorded in the manifest.
+	Overrides map[string]string
 	// VerifyExisting re-hashes the blobs of a release whose fingerprint is
 	// already published before calling the build unchanged
 	// (--verify-existing); without it their sizes are checked.
@@ -94,7 +97,14 @@ type BuildResult struct {
 	Unchanged   bool            `json:"unchanged"` // the store already has this build
 	Dir         string          `json:"dir"`       // "" when unchanged
 	Assets      []publish.Asset `json:"assets"`
+	Checks      []publish.Check `json:"checks"` // every check's result, as the manifest records them
 	Staged      *publish.Staged `json:"-"`
+	// Manifest is the release's: the staged one, the one already published
+	// when Unchanged, or the one a failed gate kept from being sealed.
+	Manifest *publish.Manifest `json:"-"`
+	// Serving is the manifest of the release the channel served when the
+	// build started, which relative checks compare with; nil when none.
+	Serving *publish.Manifest `json:"-"`
 }
 
 func (b *Builder) log() *slog.Logger {
@@ -157,6 +167,10 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 			}
 			if err == nil {
 				res.Release, res.Unchanged = rel, true
+				res.Manifest, res.Checks, res.Assets = m, m.Checks, m.Assets
+				if res.Serving, err = b.serving(ctx, bundle, parent); err != nil {
+					return nil, err
+				}
 				b.log().Info("build unchanged", "bundle", bundle.Name, "release", rel, "fingerprint", fp)
 				return res, nil
 			}
@@ -179,6 +193,9 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 		m.Requires = &publish.Requires{Server: bundle.Requires.Server}
 	}
 	m.Parent, m.ParentSeq = parent, parentSeq
+	if res.Serving, err = b.serving(ctx, bundle, parent); err != nil {
+		return nil, err
+	}
 	stage := filepath.Join(b.StageDir, bundle.Name)
 	if err := os.MkdirAll(stage, 0o755); err != nil {
 		return nil, err
@@ -188,15 +205,26 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
+	res.Manifest = m
 	for _, src := range srcs {
-		in, assets, err := b.writeInput(ctx, bundle, src, tmp)
+		out, err := b.writeInput(ctx, bundle, src, tmp, res.Serving)
 		if err != nil {
 			return nil, err
 		}
-		m.Inputs = append(m.Inputs, in)
-		m.Assets = append(m.Assets, assets...)
+		m.Inputs = append(m.Inputs, out.input)
+		m.Assets = append(m.Assets, out.assets...)
+		m.Checks = append(m.Checks, out.checks...)
+		m.Partitions = append(m.Partitions, out.partitions...)
+		if out.stop {
+			break // a schema contract failed: the data was not read
+		}
 	}
 	sortAssets(m.Assets)
+	slices.SortStableFunc(m.Checks, func(a, b publish.Check) int { return strings.Compare(a.Name, b.Name) })
+	res.Assets, res.Checks = m.Assets, m.Checks
+	if gate := b.gate(bundle, m); gate != nil {
+		return res, gate
+	}
 	data, err := m.Encode()
 	if err != nil {
 		return nil, err
@@ -209,10 +237,49 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 	if err := os.Rename(tmp, final); err != nil {
 		return nil, err
 	}
-	res.Dir, res.Assets = final, m.Assets
+	res.Dir = final
 	res.Staged = &publish.Staged{Dir: final, Manifest: m, Raw: data}
 	b.log().Info("release sealed", "bundle", bundle.Name, "release", res.Release, "assets", len(m.Assets), "dir", final)
 	return res, nil
+}
+
+// serving reads the manifest of the release the channel serves, which
+// relative checks compare with; nil when the channel serves none.
+func (b *Builder) serving(ctx context.Context, bundle *Bundle, release string) (*publish.Manifest, error) {
+	if release == "" || b.Store == nil {
+		return nil, nil
+	}
+	m, _, err := b.Store.ReadManifest(ctx, bundle.Name, release)
+	if err != nil {
+		return nil, fmt.Errorf("channel %s serves release %s, whose manifest the checks compare with: %w", bundle.Channel, release, err)
+	}
+	return m, nil
+}
+
+// gate marks the failed checks that --override pushes through, records the
+// overrides, and returns the gate's error when a failed check is left.
+func (b *Builder) gate(bundle *Bundle, m *publish.Manifest) *GateError {
+	failed := 0
+	for i := range m.Checks {
+		c := &m.Checks[i]
+		if c.Passed {
+			if _, ok := b.Overrides[c.Name]; ok {
+				b.log().Warn("override not needed: the check passed", "check", c.Name)
+			}
+			continue
+		}
+		if reason, ok := b.Overrides[c.Name]; ok {
+			c.Overridden = true
+			m.Overrides = append(m.Overrides, publish.Override{Check: c.Name, Reason: reason, Who: publish.Who()})
+			b.log().Warn("check failed, overridden", "check", c.Name, "expected", c.Expected, "actual", c.Actual, "reason", reason)
+			continue
+		}
+		failed++
+	}
+	if failed == 0 {
+		return nil
+	}
+	return &GateError{Bundle: bundle.Name, Channel: bundle.Channel, Checks: m.Checks}
 }
 
 func (b *Builder) resolve(ctx context.Context, bundle *Bundle) ([]*Source, error) {
@@ -253,12 +320,22 @@ func fingerprint(version string, bundle *Bundle, srcs []*Source) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// writeInput reads one input once and feeds every asset built from it.
-func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, dir string) (publish.Input, []publish.Asset, error) {
-	in := publish.Input{Name: src.Name, URL: src.URL, Files: src.Files}
+// inputOut is what reading one input gave.
+type inputOut struct {
+	input      publish.Input
+	assets     []publish.Asset
+	checks     []publish.Check
+	partitions []publish.PartitionRows
+	stop       bool // a schema contract failed: nothing was read
+}
+
+// writeInput reads one input once and feeds every asset built from it,
+// gathering in the same pass what the assets' checks need.
+func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, dir string, serving *publish.Manifest) (inputOut, error) {
+	out := inputOut{input: publish.Input{Name: src.Name, URL: src.URL, Files: src.Files}}
 	schema, err := src.Schema(ctx)
 	if err != nil {
-		return in, nil, err
+		return out, err
 	}
 	var sinks []*sink
 	defer func() {
@@ -268,11 +345,27 @@ func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, d
 	}()
 	var names []string
 	var cfgs []formats.Config
+	var checks []*assetChecks
 	for _, name := range sortedKeys(bundle.Assets) {
 		if bundle.Assets[name].Input == src.Name {
 			names = append(names, name)
 			cfgs = append(cfgs, bundle.configs[name])
+			checks = append(checks, bundle.checks[name])
 		}
+	}
+	// The schema contracts first: a renamed column is reported as the
+	// contract's failure, before any option that names it fails.
+	for i, name := range names {
+		if c := checks[i].Schema; c != nil {
+			ck := schemaCheck(name, c, schema)
+			out.checks = append(out.checks, ck)
+			if _, ok := b.Overrides[ck.Name]; !ck.Passed && !ok {
+				out.stop = true
+			}
+		}
+	}
+	if out.stop {
+		return out, nil
 	}
 	cfgs = sortShares(b.SortMemory(bundle), cfgs)
 	for i, c := range cfgs {
@@ -289,16 +382,18 @@ func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, d
 			for j, f := range schema.Fields() {
 				cols[j] = fmt.Sprintf("%q (%s)", f.Name, f.Type)
 			}
-			return in, nil, fmt.Errorf("%w: %s: bundle %q: %w; input %q has the columns %s", ErrSpec, bundle.optionsAt[name], bundle.Name, err, src.Name, strings.Join(cols, ", "))
+			return out, fmt.Errorf("%w: %s: bundle %q: %w; input %q has the columns %s", ErrSpec, bundle.optionsAt[name], bundle.Name, err, src.Name, strings.Join(cols, ", "))
 		}
 		if err != nil {
-			return in, nil, err
+			return out, err
 		}
+		s.unique = checks[i].Unique != nil && *checks[i].Unique && checks[i].keyed
 		sinks = append(sinks, s)
 	}
 	if len(sinks) == 0 {
-		return in, nil, nil
+		return out, nil
 	}
+	stats := newInputStats(schema, checks)
 	start := time.Now()
 	src.onFile = func(path string) {
 		for _, s := range sinks {
@@ -308,8 +403,15 @@ func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, d
 		}
 	}
 	rows, spark, err := src.Scan(ctx, schema, func(rec arrow.RecordBatch) error {
+		stats.add(rec)
 		for _, s := range sinks {
+			if s.dup != nil {
+				continue
+			}
 			if err := s.w.Write(ctx, rec); err != nil {
+				if s.duplicate(err) {
+					continue // the unique check reports it
+				}
 				return fmt.Errorf("asset %q: %w", s.asset.Name, err)
 			}
 			s.asset.Rows += rec.NumRows()
@@ -317,24 +419,41 @@ func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, d
 		return nil
 	})
 	if err != nil {
-		return in, nil, err
+		return out, err
 	}
-	in.Rows, in.SparkVersion = rows, spark
-	in.DeltaVersion, in.SparkSchema = src.DeltaVersion, src.SparkSchema
-	var assets []publish.Asset
-	for _, s := range sinks {
-		sealed, err := s.finish(ctx)
-		if err != nil {
-			return in, nil, fmt.Errorf("asset %q: %w", s.asset.Name, err)
+	out.input.Rows, out.input.SparkVersion = rows, spark
+	out.input.DeltaVersion, out.input.SparkSchema = src.DeltaVersion, src.SparkSchema
+	for i, s := range sinks {
+		run := &assetRun{name: names[i], input: src.Name, checks: checks[i], stats: stats, schema: schema, prev: serving, channel: bundle.Channel}
+		if s.dup == nil {
+			sealed, err := s.finish(ctx)
+			if err != nil && !s.duplicate(err) {
+				return out, fmt.Errorf("asset %q: %w", s.asset.Name, err)
+			}
+			run.assets = sealed
+			for _, a := range sealed {
+				b.log().Info("asset sealed", "asset", a.Name, "format", a.Format, "rows", a.Rows, "bytes", a.Size, "sha256", a.SHA256)
+			}
 		}
-		for _, a := range sealed {
-			assets = append(assets, a)
-			b.log().Info("asset sealed", "asset", a.Name, "format", a.Format, "rows", a.Rows, "bytes", a.Size, "sha256", a.SHA256)
+		if dc, ok := s.w.(formats.DuplicateCounter); ok {
+			run.dups, run.dup = dc.Duplicates()
 		}
+		if s.dup != nil {
+			if _, ok := b.Overrides[names[i]+"/unique"]; ok {
+				// Overriding the check cannot make the asset: its policy
+				// refuses duplicates.
+				return out, fmt.Errorf("asset %q: %w", s.asset.Name, s.dup)
+			}
+			run.dups, run.dup = max(run.dups, 1), s.dup
+		}
+		out.assets = append(out.assets, run.assets...)
+		checks, parts := run.evaluate()
+		out.checks = append(out.checks, checks...)
+		out.partitions = append(out.partitions, parts...)
 	}
 	sinks = nil
 	b.log().Info("input read", "input", src.Name, "rows", rows, "seconds", time.Since(start).Seconds())
-	return in, assets, nil
+	return out, nil
 }
 
 // sink is one asset being written: the format's writer over staging files,
@@ -347,6 +466,21 @@ type sink struct {
 	sharded formats.ShardedWriter // nil for one file
 	parts   []*part
 	done    bool
+	unique  bool                       // the asset has a unique check
+	dup     *formats.DuplicateKeyError // the duplicate that stopped the writer
+}
+
+// duplicate takes a writer's duplicate-key error for the unique check: the
+// writer is aborted and the check reports the key and its files. Other
+// errors, and any error of an asset without the check, are not its.
+func (s *sink) duplicate(err error) bool {
+	var de *formats.DuplicateKeyError
+	if !s.unique || !errors.As(err, &de) {
+		return false
+	}
+	s.dup = de
+	s.abort()
+	return true
 }
 
 // part is one staged file and the asset it becomes.

@@ -20,6 +20,10 @@ type RunResult struct {
 	Seq           int64  `json:"seq"` // the channel entry serving Release; 0 when none does
 	BytesUploaded int64  `json:"bytes_uploaded"`
 	BytesSkipped  int64  `json:"bytes_skipped"`
+	// Checks are the release's check results, as its manifest records them.
+	Checks []publish.Check `json:"checks"`
+	// Overrides are the failed checks pushed through with --override.
+	Overrides []publish.Override `json:"overrides"`
 }
 
 // RunOptions tunes Run.
@@ -84,6 +88,13 @@ func Run(ctx context.Context, b *Builder, bundle *Bundle, opts RunOptions) (_ *R
 			res.Status, res.Published = "published", true
 		}
 	}
+	res.Checks, res.Overrides = m.Checks, m.Overrides
+	if res.Overrides == nil {
+		res.Overrides = []publish.Override{}
+	}
+	if res.Checks == nil {
+		res.Checks = []publish.Check{}
+	}
 	head, served, err := b.Store.HeadSeq(ctx, bundle.Name, bundle.Channel)
 	if err != nil {
 		return nil, err
@@ -98,9 +109,13 @@ func Run(ctx context.Context, b *Builder, bundle *Bundle, opts RunOptions) (_ *R
 			"release", res.Release, "built_from", m.ParentSeq, "head", head)
 		return res, nil
 	}
+	var overrides []string
+	for _, o := range m.Overrides {
+		overrides = append(overrides, o.Check)
+	}
 	e, err := publish.Promote(ctx, b.Store, publish.PromoteRequest{
 		Bundle: bundle.Name, Channel: bundle.Channel, Release: res.Release,
-		Action: "run", Reason: opts.Reason, ExpectHead: m.ParentSeq, LockWait: opts.Publish.LockWait, Now: b.Now,
+		Action: "run", Reason: opts.Reason, Overrides: overrides, ExpectHead: m.ParentSeq, LockWait: opts.Publish.LockWait, Now: b.Now,
 	})
 	if errors.Is(err, publish.ErrConflict) {
 		res.Status = "superseded" // another writer moved the channel first

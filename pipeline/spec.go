@@ -54,6 +54,8 @@ type Bundle struct {
 	// sorting assets. It changes no output byte, so it stays out of the
 	// digest and the fingerprint.
 	Memory any `yaml:"memory" json:"-"`
+	// Checks are every asset's default data-quality checks (docs/checks.md).
+	Checks *CheckSpec `yaml:"checks" json:"checks,omitempty"`
 
 	// Digest is the sha256 of the bundle's own section, in canonical JSON.
 	Digest string `yaml:"-" json:"-"`
@@ -66,6 +68,8 @@ type Bundle struct {
 	// optionsAt is each asset's options' place in the spec (file:line),
 	// for errors the input's schema finds in them.
 	optionsAt map[string]string
+	// checks are each asset's checks, the bundle's merged with its own.
+	checks map[string]*assetChecks
 }
 
 // Requires names the server versions that can load the bundle's releases.
@@ -104,6 +108,7 @@ type AssetSpec struct {
 	Format  string         `yaml:"format" json:"format"`
 	Input   string         `yaml:"input" json:"input"`
 	Options map[string]any `yaml:"options" json:"options,omitempty"`
+	Checks  *CheckSpec     `yaml:"checks" json:"checks,omitempty"`
 }
 
 type specFile struct {
@@ -218,8 +223,12 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 			}
 		}
 	}
+	if err := validateChecks(b.Checks, func(k ...string) string { return at(append([]string{"checks"}, k...)...) }, bad); err != nil {
+		return err
+	}
 	b.configs = map[string]formats.Config{}
 	b.optionsAt = map[string]string{}
+	b.checks = map[string]*assetChecks{}
 	for name, a := range b.Assets {
 		b.optionsAt[name] = at("assets", name, "options")
 		if err := publish.CheckName("asset", name); err != nil {
@@ -240,6 +249,13 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 			return bad(at("assets", name, "options"), "asset %q: %v", name, err)
 		}
 		b.configs[name] = cfg
+		if err := validateChecks(a.Checks, func(k ...string) string { return at(append([]string{"assets", name, "checks"}, k...)...) }, bad); err != nil {
+			return err
+		}
+		if a.Checks != nil && a.Checks.Unique != nil && *a.Checks.Unique && !f.Info().Keyed {
+			return bad(at("assets", name, "checks", "unique"), "asset %q: unique applies to formats with keys (kv, fst); format %s has none", name, a.Format)
+		}
+		b.checks[name] = &assetChecks{CheckSpec: mergeChecks(b.Checks, a.Checks), keyed: f.Info().Keyed}
 	}
 	// The names the build will publish, shards included, checked as pull
 	// will check them: a clash found only at publish time would leave
@@ -363,14 +379,22 @@ func yamlError(path string, err error) error {
 
 func validKeys(typeName string) []string {
 	types := map[string]reflect.Type{
-		"specFile":  reflect.TypeFor[specFile](),
-		"Bundle":    reflect.TypeFor[Bundle](),
-		"Requires":  reflect.TypeFor[Requires](),
-		"InputSpec": reflect.TypeFor[InputSpec](),
-		"AssetSpec": reflect.TypeFor[AssetSpec](),
+		"specFile":    reflect.TypeFor[specFile](),
+		"Bundle":      reflect.TypeFor[Bundle](),
+		"Requires":    reflect.TypeFor[Requires](),
+		"InputSpec":   reflect.TypeFor[InputSpec](),
+		"AssetSpec":   reflect.TypeFor[AssetSpec](),
+		"CheckSpec":   reflect.TypeFor[CheckSpec](),
+		"SchemaCheck": reflect.TypeFor[SchemaCheck](),
+		"RowsCheck":   reflect.TypeFor[RowsCheck](),
+		"BoundsCheck": reflect.TypeFor[BoundsCheck](),
+		"SizeCheck":   reflect.TypeFor[SizeCheck](),
 	}
 	t, ok := types[typeName]
 	if !ok {
+		if typeName == "NullCheck" {
+			return []string{"max", "by"}
+		}
 		return nil
 	}
 	var keys []string

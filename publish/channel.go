@@ -27,6 +27,9 @@ type Entry struct {
 	Action         string    `json:"action"` // promote, rollback, republish, run
 	Reason         string    `json:"reason,omitempty"`
 	Previous       string    `json:"previous,omitempty"` // release served before
+	// Overrides are the failed checks of Release pushed through by the
+	// run that promoted it (its Reason says why).
+	Overrides []string `json:"overrides,omitempty"`
 }
 
 const seqWidth = 10
@@ -303,6 +306,7 @@ type PromoteRequest struct {
 	Bundle, Channel, Release string
 	Action                   string // promote (default), rollback, republish, run
 	Reason                   string
+	Overrides                []string      // the failed checks the release was pushed through with
 	ExpectHead               int64         // compare-and-swap: the seq the head must have; -1 for any
 	RetryOnConflict          bool          // re-read the head and try again when another writer wins
 	LockWait                 time.Duration // how long to wait for gc's lease to go
@@ -349,7 +353,8 @@ func Promote(ctx context.Context, s *Store, req PromoteRequest) (_ *Entry, err e
 		seqs := chLog.Seqs
 		e := &Entry{
 			Seq: 1, Bundle: req.Bundle, Channel: req.Channel, Release: req.Release,
-			ManifestSHA256: digest, Time: now().UTC(), Who: who(), Action: action, Reason: req.Reason,
+			ManifestSHA256: digest, Time: now().UTC(), Who: Who(), Action: action, Reason: req.Reason,
+			Overrides: req.Overrides,
 		}
 		if n := len(seqs); n > 0 {
 			e.Seq = seqs[n-1] + 1
@@ -413,7 +418,9 @@ func (s *Store) Named(ctx context.Context, bundle, ch, release string) (bool, er
 	return false, nil
 }
 
-func who() string {
+// Who names the person or service acting, for channel entries, leases and
+// overrides: $LOCKSTEP_WHO, else user@host.
+func Who() string {
 	if w := os.Getenv("LOCKSTEP_WHO"); w != "" {
 		return w
 	}

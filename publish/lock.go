@@ -83,7 +83,7 @@ func (s *Store) Lock(ctx context.Context, kind, op string, wait time.Duration) (
 		return ctx, &Lease{}, nil // already held: the nested Release is a no-op
 	}
 	host, _ := os.Hostname()
-	l := &Lease{s: s, kind: kind, rec: lockRecord{Kind: kind, Op: op, Who: who(), Host: host, Node: thisNode(), PID: os.Getpid()},
+	l := &Lease{s: s, kind: kind, rec: lockRecord{Kind: kind, Op: op, Who: Who(), Host: host, Node: thisNode(), PID: os.Getpid()},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	deadline := time.Now().Add(wait)
 	delay := 50 * time.Millisecond

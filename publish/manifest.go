@@ -20,6 +20,7 @@ const (
 	MaxEntryBytes    = 64 << 10
 	maxAssets        = 10_000
 	maxInputFiles    = 1_000_000
+	maxChecks        = 100_000
 )
 
 // Manifest describes one sealed release. It is written once and never changed.
@@ -37,6 +38,11 @@ type Manifest struct {
 	Inputs          []Input   `json:"inputs"`
 	Assets          []Asset   `json:"assets"`
 	Checks          []Check   `json:"checks"`
+	// Overrides are the failed checks a person pushed through, and why.
+	Overrides []Override `json:"overrides,omitempty"`
+	// Partitions are the rows per value of a column, for the assets whose
+	// row checks ask for it (by:); the next build compares its own with them.
+	Partitions []PartitionRows `json:"partitions,omitempty"`
 }
 
 // Requires states what a server needs to load the release.
@@ -83,9 +89,49 @@ type Asset struct {
 
 // Check is the outcome of one data-quality gate.
 type Check struct {
-	Name   string `json:"name"`
-	Passed bool   `json:"passed"`
-	Detail string `json:"detail,omitempty"`
+	Name       string `json:"name"` // ASSET/KIND, such as places/rows.max_drop
+	Passed     bool   `json:"passed"`
+	Overridden bool   `json:"overridden,omitempty"` // failed, and pushed through with --override
+	Expected   string `json:"expected,omitempty"`
+	Actual     string `json:"actual,omitempty"`
+	Detail     string `json:"detail,omitempty"`
+	// Worst are the failing values of a by: check, worst first (at most
+	// MaxWorst of them).
+	Worst []CheckValue `json:"worst,omitempty"`
+}
+
+// MaxWorst is how many failing values a by: check records.
+const MaxWorst = 20
+
+// CheckValue is one value of a by: check's column and its outcome.
+type CheckValue struct {
+	Value  string `json:"value"`
+	Null   bool   `json:"null,omitempty"` // the column's null value (Value is "")
+	Actual string `json:"actual"`
+}
+
+// Override is a failed check a person pushed through, and why.
+type Override struct {
+	Check  string `json:"check"`
+	Reason string `json:"reason"`
+	Who    string `json:"who"`
+}
+
+// PartitionRows counts an asset's records per value of a column. Truncated
+// says the column had more values than the build counts; Values then holds
+// none.
+type PartitionRows struct {
+	Asset     string           `json:"asset"`
+	Column    string           `json:"column"`
+	Values    []PartitionValue `json:"values"`
+	Truncated bool             `json:"truncated,omitempty"`
+}
+
+// PartitionValue is one value of a column and its records.
+type PartitionValue struct {
+	Value string `json:"value"`
+	Null  bool   `json:"null,omitempty"` // the column's null value (Value is "")
+	Rows  int64  `json:"rows"`
 }
 
 // Encode gives the manifest's canonical bytes: indented JSON with a final
@@ -154,6 +200,9 @@ func (m *Manifest) Validate() error {
 	}
 	if err := CheckAssetNames(m.Assets); err != nil {
 		return bad("%v", err)
+	}
+	if len(m.Checks) > maxChecks || len(m.Overrides) > maxChecks || len(m.Partitions) > maxChecks {
+		return bad("more than %d checks, overrides or partition counts", maxChecks)
 	}
 	for _, a := range m.Assets {
 		if !hexSHA.MatchString(a.SHA256) {

@@ -41,7 +41,7 @@ func RepairBlob(ctx context.Context, s *Store, a Asset, path string) error {
 	token := randHex(12)
 	delay := 50 * time.Millisecond
 	for {
-		marker, _ := json.Marshal(lockRecord{Kind: "repair", Op: "repair " + a.SHA256 + " " + token, Who: who(), Expires: time.Now().Add(LeaseTTL).UTC()})
+		marker, _ := json.Marshal(lockRecord{Kind: "repair", Op: "repair " + a.SHA256 + " " + token, Who: Who(), Expires: time.Now().Add(LeaseTTL).UTC()})
 		err := s.createBytes(ctx, key, marker)
 		if err == nil {
 			break

@@ -16,6 +16,8 @@ func newApp() *cli.App {
 	stageFlag := &cli.StringFlag{Name: "stage", Usage: "`DIR` for staged releases", Value: ".lockstep/stage", EnvVars: []string{"LOCKSTEP_STAGE"}}
 	channelFlag := &cli.StringFlag{Name: "channel", Aliases: []string{"c"}, Usage: "channel `NAME`", Value: "production"}
 	reasonFlag := &cli.StringFlag{Name: "reason", Usage: "why, recorded in the channel log"}
+	overrideFlag := &cli.StringSliceFlag{Name: "override", Usage: "push the failed `CHECK` through (repeatable; needs --reason, recorded in the manifest and the channel log); `plan` lists the checks"}
+	buildReason := &cli.StringFlag{Name: "reason", Usage: "why the --override checks are pushed through, recorded in the manifest"}
 	anyBundle := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name (default: every bundle)"}
 	needBundle := &cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "bundle name (required)"}
 	output := &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "text or json", Value: "text"}
@@ -37,13 +39,18 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			{
 				Name: "build", Usage: "build a bundle into a staged release folder (writes nothing to the store)",
-				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output},
+				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output, overrideFlag, buildReason},
 				Action: checkFirst(checkBuildFlags, withStore(storeIfExists, runBuild)),
+			},
+			{
+				Name: "plan", Usage: "a dry run: build in a temporary folder, run the checks, and compare with what the channel serves (writes nothing to the store; exit 3 when a gate would fail)",
+				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output, overrideFlag, buildReason},
+				Action: checkFirst(checkBuildFlags, withStore(storeIfExists, runPlan)),
 			},
 			{
 				Name: "publish", Usage: "publish a staged release folder, or build and publish a bundle (no channel moves)",
 				ArgsUsage: "[STAGED_DIR]",
-				Flags:     []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait)},
+				Flags:     []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait), overrideFlag, buildReason},
 				Action:    checkFirst(checkBuildFlags, withStore(storeCreate, runPublish)),
 			},
 			{
@@ -63,7 +70,7 @@ func newApp() *cli.App {
 			},
 			{
 				Name: "run", Usage: "build, publish and promote a bundle: what cron, Airflow and CI call",
-				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait)},
+				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait), overrideFlag},
 				Action: checkFirst(checkBuildFlags, withStore(storeCreate, runRun)),
 			},
 			{
@@ -178,10 +185,14 @@ func newApp() *cli.App {
 var examples = map[string]string{
 	"build": `lockstep build --spec lockstep.yaml                  # stage a release under .lockstep/stage
 lockstep build --spec lockstep.yaml -b places -o json`,
+	"plan": `lockstep plan --spec lockstep.yaml                   # what run would publish; exit 3 if a gate fails
+lockstep plan --spec lockstep.yaml -o json                 # for CI bots
+lockstep plan --spec lockstep.yaml --override places/rows.max_drop --reason "dropped a source"`,
 	"publish": `lockstep publish --spec lockstep.yaml                # build and publish, move no channel
 lockstep publish .lockstep/stage/places/20261130T120000Z-1a2b3c4d`,
 	"run": `lockstep --store s3://bucket/releases run --spec lockstep.yaml --reason "nightly"
-lockstep run --spec lockstep.yaml -o json               # what cron, Airflow and CI call`,
+lockstep run --spec lockstep.yaml -o json               # what cron, Airflow and CI call
+lockstep run --spec lockstep.yaml --override places/rows.max_drop --reason "EU data moved out"`,
 	"promote":   `lockstep promote -b places -c production -r 20261130T120000Z-1a2b3c4d --reason "QA ok"`,
 	"rollback":  `lockstep rollback -b places -c production --reason "bad data"   # to the release before`,
 	"republish": `lockstep republish -b places -c production -r 20261101T120000Z-9f8e7d6c`,

@@ -54,8 +54,7 @@ func runMove(c *cli.Context, e *env, fn func(context.Context, *publish.Store, pu
 	if err != nil {
 		return err
 	}
-	out := moveOut{Bundle: ent.Bundle, Channel: ent.Channel, historyEntry: historyEntry{Seq: ent.Seq, Time: ent.Time,
-		Action: ent.Action, Release: ent.Release, Previous: ent.Previous, Who: ent.Who, Reason: ent.Reason}}
+	out := moveOut{Bundle: ent.Bundle, Channel: ent.Channel, historyEntry: entryOut(ent)}
 	return e.out.print(out, func(w *tw) {
 		w.line("%s/%s #%d -> %s (%s, was %s)", ent.Bundle, ent.Channel, ent.Seq, ent.Release, ent.Action, orNone(ent.Previous))
 	})

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -100,7 +101,11 @@ func withStore(mode storeMode, fn func(*cli.Context, *env) error) cli.ActionFunc
 	}
 }
 
-func (e *env) builder(c *cli.Context) (*pipeline.Builder, error) {
+func (e *env) builder(c *cli.Context, b *pipeline.Bundle) (*pipeline.Builder, error) {
+	overrides, err := overrides(c, b)
+	if err != nil {
+		return nil, err
+	}
 	var mem int64
 	if s := c.String("memory"); s != "" {
 		n, err := formats.ParseSize(s)
@@ -113,7 +118,94 @@ func (e *env) builder(c *cli.Context) (*pipeline.Builder, error) {
 		Store: e.store, Registry: e.reg, Version: version,
 		StageDir: c.String("stage"), Logger: e.log, Memory: mem,
 		VerifyExisting: c.Bool("verify-existing"), // false where the command has no such flag
+		Overrides:      overrides,
 	}, nil
+}
+
+// overrides reads --override CHECK (repeatable) and --reason: each a check
+// the bundle declares, and a reason to record.
+func overrides(c *cli.Context, b *pipeline.Bundle) (map[string]string, error) {
+	names := c.StringSlice("override")
+	if len(names) == 0 {
+		return nil, nil
+	}
+	reason := strings.TrimSpace(c.String("reason"))
+	if reason == "" {
+		return nil, fmt.Errorf("%w: --override needs --reason \"...\": why the check may fail is recorded with the release", errUsage)
+	}
+	valid := b.CheckNames()
+	out := map[string]string{}
+	for _, n := range names {
+		if !slices.Contains(valid, n) {
+			list := "it declares none"
+			if len(valid) > 0 {
+				list = "its checks: " + strings.Join(valid, ", ")
+			}
+			return nil, fmt.Errorf("%w: --override %q: bundle %s has no such check (%s)", errUsage, n, b.Name, list)
+		}
+		out[n] = reason
+	}
+	return out, nil
+}
+
+// gateReport prints the checks of a build whose gate failed, on stdout
+// (JSON with -o json), before the error goes to stderr and exit 3.
+func (e *env) gateReport(err error) error {
+	var gate *pipeline.GateError
+	if errors.As(err, &gate) {
+		out := gateOut{Bundle: gate.Bundle, Channel: gate.Channel, Status: "gate_failed", Checks: gate.Checks}
+		if perr := e.out.print(out, func(w *tw) { checkTable(w, gate.Checks) }); perr != nil {
+			return perr
+		}
+	}
+	return err
+}
+
+// gateOut is what build, publish, run and plan print when a gate fails.
+type gateOut struct {
+	Bundle  string          `json:"bundle"`
+	Channel string          `json:"channel"`
+	Status  string          `json:"status"` // gate_failed
+	Checks  []publish.Check `json:"checks"`
+}
+
+// checkTable prints check results, failed ones first.
+func checkTable(w *tw, checks []publish.Check) {
+	if len(checks) == 0 {
+		w.line("checks: none declared")
+		return
+	}
+	w.line("  CHECK	RESULT	EXPECTED	ACTUAL")
+	order := []func(publish.Check) bool{
+		func(c publish.Check) bool { return !c.Passed && !c.Overridden },
+		func(c publish.Check) bool { return c.Overridden },
+		func(c publish.Check) bool { return c.Passed },
+	}
+	for _, pick := range order {
+		for _, c := range checks {
+			if !pick(c) {
+				continue
+			}
+			result := "ok"
+			switch {
+			case c.Overridden:
+				result = "OVERRIDDEN"
+			case !c.Passed:
+				result = "FAILED"
+			}
+			w.line("  %s	%s	%s	%s", c.Name, result, c.Expected, c.Actual)
+			for _, v := range c.Worst {
+				val := "null"
+				if !v.Null {
+					val = cell(v.Value)
+				}
+				w.line("  			  %s: %s", val, v.Actual)
+			}
+			if c.Detail != "" {
+				w.line("  			  %s", c.Detail)
+			}
+		}
+	}
 }
 
 // limitHeap sets the Go runtime's soft memory limit to the build's sort
@@ -144,14 +236,14 @@ func runBuild(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	bld, err := e.builder(c)
+	bld, err := e.builder(c, b)
 	if err != nil {
 		return err
 	}
 	limitHeap(bld, b)
 	res, err := bld.Build(e.ctx, b)
 	if err != nil {
-		return err
+		return e.gateReport(err)
 	}
 	return e.out.print(res, func(w *tw) {
 		if res.Unchanged {
@@ -176,7 +268,7 @@ func runPublish(c *cli.Context, e *env) (err error) {
 		if berr != nil {
 			return berr
 		}
-		bld, berr := e.builder(c)
+		bld, berr := e.builder(c, b)
 		if berr != nil {
 			return berr
 		}
@@ -192,7 +284,7 @@ func runPublish(c *cli.Context, e *env) (err error) {
 		limitHeap(bld, b)
 		res, berr := bld.Build(ctx, b)
 		if berr != nil {
-			return berr
+			return e.gateReport(berr)
 		}
 		if res.Unchanged {
 			out := &publish.PublishResult{Release: res.Release, Unchanged: true}
@@ -228,7 +320,7 @@ func runRun(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	bld, err := e.builder(c)
+	bld, err := e.builder(c, b)
 	if err != nil {
 		return err
 	}
@@ -241,9 +333,12 @@ func runRun(c *cli.Context, e *env) error {
 	})
 	prog.finish()
 	if err != nil {
-		return err
+		return e.gateReport(err)
 	}
 	return e.out.print(res, func(w *tw) {
+		if res.Published {
+			checkTable(w, res.Checks)
+		}
 		switch {
 		case res.Published:
 			w.line("published %s release %s (%s uploaded, %s already in the store)", res.Bundle, res.Release, bytesText(res.BytesUploaded), bytesText(res.BytesSkipped))
@@ -427,7 +522,11 @@ func runShow(c *cli.Context, e *env) error {
 			}
 			w.line("input      %q: %s, %d %s, %d rows, %s", in.Name, in.URL, len(in.Files), plural(len(in.Files), "file", "files"), in.Rows, spark)
 		}
+		for _, o := range m.Overrides {
+			w.line("override   %s by %s: %q", o.Check, o.Who, o.Reason)
+		}
 		assetTable(w, m.Assets)
+		checkTable(w, m.Checks)
 	})
 }
 
@@ -443,13 +542,25 @@ func runHistory(c *cli.Context, e *env) error {
 	}
 	out := make([]historyEntry, len(hist))
 	for i, h := range hist {
-		out[i] = historyEntry{Seq: h.Seq, Time: h.Time, Action: h.Action, Release: h.Release, Previous: h.Previous, Who: h.Who, Reason: h.Reason}
+		out[i] = entryOut(h)
 	}
 	return e.out.print(out, func(w *tw) {
 		for _, h := range hist {
-			w.line("#%d\t%s\t%s\t%s\t%s\t%q", h.Seq, h.Time.Format(time.RFC3339), h.Action, h.Release, h.Who, h.Reason)
+			over := ""
+			if len(h.Overrides) > 0 {
+				over = "\toverrode " + strings.Join(h.Overrides, ", ")
+			}
+			w.line("#%d\t%s\t%s\t%s\t%s\t%q%s", h.Seq, h.Time.Format(time.RFC3339), h.Action, h.Release, h.Who, h.Reason, over)
 		}
 	})
+}
+
+func entryOut(h *publish.Entry) historyEntry {
+	out := historyEntry{Seq: h.Seq, Time: h.Time, Action: h.Action, Release: h.Release, Previous: h.Previous, Who: h.Who, Reason: h.Reason, Overrides: h.Overrides}
+	if out.Overrides == nil {
+		out.Overrides = []string{}
+	}
+	return out
 }
 
 // historyEntry is one channel log entry as `history -o json` prints it:
@@ -462,6 +573,8 @@ type historyEntry struct {
 	Previous string    `json:"previous"`
 	Who      string    `json:"who"`
 	Reason   string    `json:"reason"`
+	// Overrides are the failed checks the entry's run pushed through.
+	Overrides []string `json:"overrides"`
 }
 
 func runQuery(c *cli.Context, e *env) error {

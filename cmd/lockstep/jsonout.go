@@ -25,6 +25,8 @@ var jsonOutputs = []struct {
 	note string
 }{
 	{"build", pipeline.BuildResult{}, ""},
+	{"plan", pipeline.PlanResult{}, "printed when the gate fails too (exit 3)"},
+	{"gate", gateOut{}, "what build, publish and run print instead of their result when a gate fails (exit 3)"},
 	{"publish", publish.PublishResult{}, ""},
 	{"run", pipeline.RunResult{}, ""},
 	{"promote", moveOut{}, "the channel entry written; rollback and republish print the same"},

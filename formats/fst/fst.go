@@ -29,6 +29,7 @@ type Format struct{}
 
 func (Format) Info() formats.Info {
 	return formats.Info{
+		Keyed:     true,
 		Name:      "fst",
 		Version:   "vellum/1", // vellum's FST encoding version 1
 		MediaType: "application/vnd.lockstep.vellum-fst",
@@ -246,7 +247,8 @@ func (w *writer) Close(ctx context.Context) error {
 func (w *writer) sortError(err error) error {
 	switch e := err.(type) {
 	case *sorter.DuplicateError:
-		return w.files.Duplicate("fst", fmt.Sprintf("%s=%s", w.keyName, inputs.Quote(e.Key)), e.Ord1, e.Ord2)
+		_, first := w.Duplicates()
+		return first
 	case *sorter.OrderError:
 		return w.files.OutOfOrder("fst", fmt.Sprintf("%s=%s", w.keyName, inputs.Quote(e.Key)), inputs.Quote(e.Prev), e.Ord, e.PrevOrd)
 	case nil:
@@ -259,3 +261,13 @@ func (w *writer) Abort() { w.sort.Close() }
 
 // Rows is the number of keys written, after the duplicate policy.
 func (w *writer) Rows() int64 { return w.keys }
+
+// Duplicates reports the records the duplicate policy met (see
+// formats.DuplicateCounter).
+func (w *writer) Duplicates() (int64, *formats.DuplicateKeyError) {
+	d := w.sort.Duplicates()
+	if d.First == nil {
+		return d.N, nil
+	}
+	return d.N, w.files.Duplicate("fst", fmt.Sprintf("%s=%s", w.keyName, inputs.Quote(d.First.Key)), d.First.Ord1, d.First.Ord2)
+}

@@ -42,6 +42,7 @@ type Format struct{}
 
 func (Format) Info() formats.Info {
 	return formats.Info{
+		Keyed:     true,
 		Name:      "kv",
 		Version:   "rocksdb-sst/2", // TableFormatRocksDBv2: block-based table, format_version 2
 		MediaType: "application/vnd.lockstep.sstable",
@@ -314,7 +315,8 @@ func (w *writer) sortError(ctx context.Context, err error) error {
 	case nil:
 		return nil
 	case *sorter.DuplicateError:
-		return w.files.Duplicate("kv", keyenc.Describe(e.Key[len(w.prefix):], w.names, w.kinds), e.Ord1, e.Ord2)
+		_, first := w.Duplicates()
+		return first
 	case *sorter.OrderError:
 		return w.files.OutOfOrder("kv", keyenc.Describe(e.Key[len(w.prefix):], w.names, w.kinds),
 			keyenc.Describe(e.Prev[len(w.prefix):], w.names, w.kinds), e.Ord, e.PrevOrd)
@@ -335,6 +337,16 @@ func (w *writer) Abort() {
 
 // Rows is the number of entries written, after the duplicate policy.
 func (w *writer) Rows() int64 { return w.entries }
+
+// Duplicates reports the records the duplicate policy met (see
+// formats.DuplicateCounter).
+func (w *writer) Duplicates() (int64, *formats.DuplicateKeyError) {
+	d := w.sort.Duplicates()
+	if d.First == nil {
+		return d.N, nil
+	}
+	return d.N, w.files.Duplicate("kv", keyenc.Describe(d.First.Key[len(w.prefix):], w.names, w.kinds), d.First.Ord1, d.First.Ord2)
+}
 
 // values encodes the value columns of a row: bound to each batch's
 // arrays once, then appended row by row into the writer's buffer.

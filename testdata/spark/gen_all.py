@@ -15,6 +15,7 @@ GENERATORS = [
     "gen_places",
     "gen_formats",
     "gen_inputs",
+    "gen_gates",
 ]
 
 

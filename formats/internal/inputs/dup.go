@@ -10,9 +10,8 @@ import (
 
 // Duplicate is the error for two records with one key under the `error`
 // policy: it names the key, both records and their files.
-func (f *Files) Duplicate(format, key string, ord1, ord2 int64) error {
-	return fmt.Errorf("%w: %s: duplicate key %s in %s and %s; remove the duplicates upstream, or set duplicates: first or last to keep one",
-		formats.ErrBadInput, format, key, f.Name(ord1), f.Name(ord2))
+func (f *Files) Duplicate(format, key string, ord1, ord2 int64) *formats.DuplicateKeyError {
+	return &formats.DuplicateKeyError{Format: format, Key: key, File1: f.Name(ord1), File2: f.Name(ord2)}
 }
 
 // Quote shows a key for a message: as a string where it is valid UTF-8

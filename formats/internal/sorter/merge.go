@@ -306,6 +306,7 @@ func (t *loserTree) fix() {
 type dedup struct {
 	policy   Policy
 	emit     func(key, val []byte) error
+	dups     *DupStats
 	has      bool
 	key, val []byte
 	ord      int64
@@ -313,6 +314,10 @@ type dedup struct {
 
 func (d *dedup) add(key, val []byte, ord int64) error {
 	if d.has && bytes.Equal(key, d.key) {
+		if d.dups.N == 0 {
+			d.dups.First = &DuplicateError{Key: bytes.Clone(key), Ord1: d.ord, Ord2: ord}
+		}
+		d.dups.N++
 		switch d.policy {
 		case PolicyError:
 			return &DuplicateError{Key: bytes.Clone(key), Ord1: d.ord, Ord2: ord}

@@ -128,7 +128,21 @@ type Sorter struct {
 	bw  *bufio.Writer // writes runs, reused
 
 	stream *dedup // set by Stream: entries go straight out
+	dups   DupStats
 }
+
+// DupStats counts the entries the duplicate policy resolved: each entry
+// whose key equals the one before it counts once, and First is the first
+// such pair.
+type DupStats struct {
+	N     int64
+	First *DuplicateError
+}
+
+// Duplicates reports the duplicate keys met so far: after Finish, all of
+// them under PolicyFirst and PolicyLast, and the one that failed under
+// PolicyError.
+func (s *Sorter) Duplicates() DupStats { return s.dups }
 
 // buffer is entries and the arena that holds their bytes.
 type buffer struct {
@@ -150,7 +164,7 @@ func (b *buffer) used() int64 { return b.arenaCap + int64(len(b.entries))*entryS
 // before it is an *OrderError. Call it before the first Add; Finish then
 // only flushes.
 func (s *Sorter) Stream(emit func(key, val []byte) error) {
-	s.stream = &dedup{policy: s.cfg.Policy, emit: emit}
+	s.stream = &dedup{policy: s.cfg.Policy, emit: emit, dups: &s.dups}
 }
 
 // New returns an empty sorter.
@@ -419,7 +433,7 @@ func (s *Sorter) Finish(ctx context.Context, emit func(key, val []byte) error) e
 	if err := s.wait(); err != nil {
 		return err
 	}
-	d := dedup{policy: s.cfg.Policy, emit: emit}
+	d := dedup{policy: s.cfg.Policy, emit: emit, dups: &s.dups}
 	last := s.cur
 	if !last.sorted {
 		s.seqRuns = false
