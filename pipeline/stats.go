@@ -30,19 +30,19 @@ type inputStats struct {
 
 // grouping numbers the values of a by: column as they appear.
 type grouping struct {
-	col  int    // -1: not in the input
-	bad  string // why the column cannot be grouped; "" when it can
-	max  int    // values counted before giving up
-	over bool   // more values than max: counts stop
-	ids  map[string]int32
-	null int32      // the id of the null value; -1 until met
-	vals []*string  // each id's value, nil for null
-	rows []int64    // records per id
-	batch []int32    // the current batch's ids, one per row; -1 once over
-	key  func(i int) []byte
-	buf  []byte
-	last []byte
-	lid  int32
+	col   int    // -1: not in the input
+	bad   string // why the column cannot be grouped; "" when it can
+	max   int    // values counted before giving up
+	over  bool   // more values than max: counts stop
+	ids   map[string]int32
+	null  int32     // the id of the null value; -1 until met
+	vals  []*string // each id's value, nil for null
+	rows  []int64   // records per id
+	batch []int32   // the current batch's ids, one per row; -1 once over
+	key   func(i int) []byte
+	buf   []byte
+	last  []byte
+	lid   int32
 }
 
 // nullCount counts one column's nulls, and per value of by: columns.
