@@ -252,6 +252,9 @@ func runBuild(c *cli.Context, e *env) error {
 		}
 		w.line("built %s release %s in %s", res.Bundle, res.Release, res.Dir)
 		assetTable(w, res.Assets)
+		if len(res.Checks) > 0 {
+			checkTable(w, res.Checks)
+		}
 	})
 }
 

@@ -406,6 +406,7 @@ func TestJSONOutputs(t *testing.T) {
 	for _, args := range [][]string{
 		{"run", "--spec", spec},
 		{"build", "--spec", spec, "--stage", filepath.Join(dir, "stage")},
+		{"plan", "--spec", spec},
 		{"publish", "--spec", spec},
 		{"pull", "--bundle", "places", "--dest", dest},
 		{"status", "--dest", dest},
