@@ -182,6 +182,20 @@ func (o *Options) Size(key string, def, lo, hi int64) int64 {
 	return n
 }
 
+// FormatSize shows a byte size for a person: "812 B", "1.5 MiB".
+func FormatSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
 // ParseSize reads a byte size such as "65536", "64KiB", "16MiB", "1GiB"
 // or "4KB".
 func ParseSize(s string) (int64, error) {

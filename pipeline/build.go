@@ -105,6 +105,8 @@ type BuildResult struct {
 	// Serving is the manifest of the release the channel served when the
 	// build started, which relative checks compare with; nil when none.
 	Serving *publish.Manifest `json:"-"`
+	// HeadSeq is the channel's head when the build started (0: none).
+	HeadSeq int64 `json:"-"`
 }
 
 func (b *Builder) log() *slog.Logger {
@@ -150,7 +152,7 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 		}
 	}()
 	fp := fingerprint(b.Version, bundle, srcs)
-	res := &BuildResult{Bundle: bundle.Name, Fingerprint: fp, Assets: []publish.Asset{}}
+	res := &BuildResult{Bundle: bundle.Name, Fingerprint: fp, Assets: []publish.Asset{}, Checks: []publish.Check{}, HeadSeq: parentSeq}
 	if b.Store != nil {
 		rel, err := b.Store.LookupBuild(ctx, bundle.Name, fp)
 		switch {
@@ -206,7 +208,19 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 	}
 	defer os.RemoveAll(tmp)
 	res.Manifest = m
+	// Every input's schema against the spec before any input is read: the
+	// contracts, then the options that name columns.
+	contracts, err := b.precheck(ctx, bundle, srcs)
+	if err != nil {
+		return nil, err
+	}
+	m.Checks = append(m.Checks, contracts...)
 	for _, src := range srcs {
+		if b.blocked(contracts) {
+			// A contract failed: the data is not read.
+			m.Inputs = append(m.Inputs, publish.Input{Name: src.Name, URL: src.URL, Files: src.Files})
+			continue
+		}
 		out, err := b.writeInput(ctx, bundle, src, tmp, res.Serving)
 		if err != nil {
 			return nil, err
@@ -215,9 +229,6 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 		m.Assets = append(m.Assets, out.assets...)
 		m.Checks = append(m.Checks, out.checks...)
 		m.Partitions = append(m.Partitions, out.partitions...)
-		if out.stop {
-			break // a schema contract failed: the data was not read
-		}
 	}
 	sortAssets(m.Assets)
 	slices.SortStableFunc(m.Checks, func(a, b publish.Check) int { return strings.Compare(a.Name, b.Name) })
@@ -228,6 +239,9 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 	data, err := m.Encode()
 	if err != nil {
 		return nil, err
+	}
+	if len(data) > publish.MaxManifestBytes {
+		return nil, fmt.Errorf("%w: bundle %q: the manifest would be %d bytes, over the %d a reader accepts; lower max_partitions of its by: checks, or use fewer assets", ErrSpec, bundle.Name, len(data), publish.MaxManifestBytes)
 	}
 	if err := os.WriteFile(filepath.Join(tmp, publish.StagedManifest), data, 0o644); err != nil {
 		return nil, err
@@ -243,6 +257,54 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 	return res, nil
 }
 
+// precheck checks every input's schema before any input is read: the
+// assets' schema contracts (whose results it returns), then, unless a
+// contract failed, each asset's options against the columns, by opening
+// its writer on nothing.
+func (b *Builder) precheck(ctx context.Context, bundle *Bundle, srcs []*Source) ([]publish.Check, error) {
+	var checks []publish.Check
+	schemas := map[string]*arrow.Schema{}
+	for _, src := range srcs {
+		schema, err := src.Schema(ctx)
+		if err != nil {
+			return nil, err
+		}
+		schemas[src.Name] = schema
+		for _, name := range sortedKeys(bundle.Assets) {
+			if c := bundle.checks[name].Schema; c != nil && bundle.Assets[name].Input == src.Name {
+				checks = append(checks, schemaCheck(name, c, schema))
+			}
+		}
+	}
+	// A renamed column is the contract's failure, not the options'.
+	if b.blocked(checks) {
+		return checks, nil
+	}
+	for _, name := range sortedKeys(bundle.Assets) {
+		a := bundle.Assets[name]
+		schema := schemas[a.Input]
+		w, err := bundle.configs[name].NewWriter(io.Discard, schema)
+		if errors.Is(err, formats.ErrBadInput) {
+			return nil, optionsError(bundle, name, a.Input, schema, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("asset %q: %w", name, err)
+		}
+		w.Abort()
+	}
+	return checks, nil
+}
+
+// optionsError is options the input's schema cannot satisfy (a key column
+// it lacks): a spec error, found before any asset is written.
+func optionsError(bundle *Bundle, asset, input string, schema *arrow.Schema, err error) error {
+	cols := make([]string, schema.NumFields())
+	for j, f := range schema.Fields() {
+		cols[j] = fmt.Sprintf("%q (%s)", f.Name, f.Type)
+	}
+	return fmt.Errorf("%w: %s: bundle %q: %w; input %q has the columns %s", ErrSpec, bundle.optionsAt[asset], bundle.Name, err, input, strings.Join(cols, ", "))
+}
+
 // serving reads the manifest of the release the channel serves, which
 // relative checks compare with; nil when the channel serves none.
 func (b *Builder) serving(ctx context.Context, bundle *Bundle, release string) (*publish.Manifest, error) {
@@ -254,6 +316,16 @@ func (b *Builder) serving(ctx context.Context, bundle *Bundle, release string) (
 		return nil, fmt.Errorf("channel %s serves release %s, whose manifest the checks compare with: %w", bundle.Channel, release, err)
 	}
 	return m, nil
+}
+
+// blocked reports whether a check failed that no --override pushes through.
+func (b *Builder) blocked(checks []publish.Check) bool {
+	for _, c := range checks {
+		if _, ok := b.Overrides[c.Name]; !c.Passed && !ok {
+			return true
+		}
+	}
+	return false
 }
 
 // gate marks the failed checks that --override pushes through, records the
@@ -326,7 +398,6 @@ type inputOut struct {
 	assets     []publish.Asset
 	checks     []publish.Check
 	partitions []publish.PartitionRows
-	stop       bool // a schema contract failed: nothing was read
 }
 
 // writeInput reads one input once and feeds every asset built from it,
@@ -353,20 +424,6 @@ func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, d
 			checks = append(checks, bundle.checks[name])
 		}
 	}
-	// The schema contracts first: a renamed column is reported as the
-	// contract's failure, before any option that names it fails.
-	for i, name := range names {
-		if c := checks[i].Schema; c != nil {
-			ck := schemaCheck(name, c, schema)
-			out.checks = append(out.checks, ck)
-			if _, ok := b.Overrides[ck.Name]; !ck.Passed && !ok {
-				out.stop = true
-			}
-		}
-	}
-	if out.stop {
-		return out, nil
-	}
 	cfgs = sortShares(b.SortMemory(bundle), cfgs)
 	for i, c := range cfgs {
 		if sc, ok := c.(interface{ SortShare() int64 }); ok && sc.SortShare() > 0 {
@@ -376,13 +433,7 @@ func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, d
 	for i, name := range names {
 		s, err := b.newSink(name, bundle.Assets[name], cfgs[i], schema, dir)
 		if errors.Is(err, formats.ErrBadInput) {
-			// Options the input's schema cannot satisfy (a key column it
-			// lacks): a spec error, found before any asset is written.
-			cols := make([]string, schema.NumFields())
-			for j, f := range schema.Fields() {
-				cols[j] = fmt.Sprintf("%q (%s)", f.Name, f.Type)
-			}
-			return out, fmt.Errorf("%w: %s: bundle %q: %w; input %q has the columns %s", ErrSpec, bundle.optionsAt[name], bundle.Name, err, src.Name, strings.Join(cols, ", "))
+			return out, optionsError(bundle, name, src.Name, schema, err) // precheck found none: the writer did
 		}
 		if err != nil {
 			return out, err

@@ -32,6 +32,10 @@ type CheckSpec struct {
 // unless max_partitions says otherwise.
 const DefaultMaxPartitions = 10_000
 
+// MaxPartitionsLimit is the most max_partitions may be: the counts are
+// recorded in the manifest, which readers limit to 16 MiB.
+const MaxPartitionsLimit = 100_000
+
 // SchemaCheck is the schema contract of the records an asset reads.
 type SchemaCheck struct {
 	// Columns are the required columns and their types: Spark SQL names
@@ -95,10 +99,12 @@ func (n *NullCheck) UnmarshalYAML(node *yaml.Node) error {
 	if node.Kind != yaml.MappingNode {
 		return fmt.Errorf("line %d: a null check is a percentage or {max: PERCENT, by: COLUMN}", node.Line)
 	}
+	hasMax := false
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		k, v := node.Content[i], node.Content[i+1]
 		switch k.Value {
 		case "max":
+			hasMax = true
 			if err := n.Max.UnmarshalYAML(v); err != nil {
 				return err
 			}
@@ -109,6 +115,9 @@ func (n *NullCheck) UnmarshalYAML(node *yaml.Node) error {
 		default:
 			return fmt.Errorf("line %d: field %s not found in type pipeline.NullCheck", k.Line, k.Value)
 		}
+	}
+	if !hasMax {
+		return fmt.Errorf("line %d: a null check needs max: the highest null rate in percent, such as {max: 1, by: country}", node.Line)
 	}
 	return nil
 }
@@ -208,8 +217,8 @@ func validateChecks(c *CheckSpec, where func(...string) string, bad func(where, 
 	if c.Size != nil && c.Size.MaxChange == nil {
 		return bad(where("size"), "size: set max_change (percent)")
 	}
-	if c.MaxPartitions < 0 || c.MaxPartitions > 1_000_000 {
-		return bad(where("max_partitions"), "max_partitions %d: give 1 to 1000000", c.MaxPartitions)
+	if c.MaxPartitions < 0 || c.MaxPartitions > MaxPartitionsLimit {
+		return bad(where("max_partitions"), "max_partitions %d: give 1 to %d (each value is recorded in the manifest)", c.MaxPartitions, MaxPartitionsLimit)
 	}
 	return nil
 }

@@ -1,7 +1,12 @@
 package pipeline
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -199,3 +204,30 @@ func TestChecksOnRecords(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A spec error in the last input's asset is found before the first input
+// is read: no asset is sealed.
+func TestPrecheckBeforeAnyInput(t *testing.T) {
+	dir := t.TempDir()
+	places, _ := filepath.Abs(filepath.Join("..", "testdata", "places"))
+	text := `bundles:
+  b:
+    inputs: {a: {url: ` + places + `}, z: {url: ` + places + `}}
+    assets:
+      first: {format: arrow, input: a}
+      last: {format: kv, input: z, options: {key: nope}}
+`
+	s, err := ParseSpec(filepath.Join(dir, "spec.yaml"), []byte(text), all.Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	b := &Builder{Registry: all.Registry(), Version: "test", StageDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	_, err = b.Build(context.Background(), s.Bundles["b"])
+	if !errors.Is(err, ErrSpec) || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("got %v, want a spec error naming the key column", err)
+	}
+	if strings.Contains(logs.String(), "asset sealed") || strings.Contains(logs.String(), "input read") {
+		t.Errorf("an input was read before the spec error:\n%s", logs.String())
+	}
+}

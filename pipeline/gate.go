@@ -64,7 +64,6 @@ type assetRun struct {
 	assets  []publish.Asset // the files it became (shards), nil when not sealed
 	dups    int64
 	dup     *formats.DuplicateKeyError
-	counted bool // the writer counts duplicates
 	prev    *publish.Manifest
 	channel string
 }
@@ -132,7 +131,7 @@ func (r *assetRun) evaluate() ([]publish.Check, []publish.PartitionRows) {
 		if rc.By != "" {
 			checks, pr := r.rowsBy(rc, against, noPrev)
 			out = append(out, checks...)
-			parts = append(parts, pr)
+			parts = append(parts, pr...)
 		} else {
 			var prevRows int64
 			for _, a := range prevAssets {
@@ -168,14 +167,14 @@ func (r *assetRun) evaluate() ([]publish.Check, []publish.PartitionRows) {
 		for _, a := range prevAssets {
 			prevSize += a.Size
 		}
-		ck := changeCheck(r.name+"/size.max_change", prevAssets != nil, prevSize, size, 0, bytesText, against, noPrev)
+		ck := changeCheck(r.name+"/size.max_change", prevAssets != nil, prevSize, size, 0, formats.FormatSize, against, noPrev)
 		limit := float64(*c.Size.MaxChange)
 		ck.Expected = "a change of at most " + pct(limit)
 		if prevAssets != nil && prevSize > 0 {
 			ck.Passed = math.Abs(change(prevSize, size)) <= limit
 		}
 		if r.assets == nil {
-			ck.Passed, ck.Actual = false, "not built"
+			ck.Passed, ck.Actual = false, "not built: its duplicate key stopped the writer (see "+r.name+"/unique)"
 		}
 		out = append(out, ck)
 	}
@@ -212,20 +211,6 @@ func (r *assetRun) prevAssets() []publish.Asset {
 }
 
 func countText(n int64) string { return strconv.FormatInt(n, 10) + " rows" }
-
-// bytesText shows a size for a person.
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
 
 // change is the percent change from a to b.
 func change(a, b int64) float64 {
@@ -281,7 +266,7 @@ func changeCheck(name string, hasPrev bool, prev, cur int64, limit float64, unit
 
 // rowsBy compares the records per value of the by: column with the
 // channel's release's, worst first.
-func (r *assetRun) rowsBy(rc *RowsCheck, against, noPrev string) ([]publish.Check, publish.PartitionRows) {
+func (r *assetRun) rowsBy(rc *RowsCheck, against, noPrev string) ([]publish.Check, []publish.PartitionRows) {
 	g := r.stats.groups[rc.By]
 	pr := publish.PartitionRows{Asset: r.name, Column: rc.By, Values: []publish.PartitionValue{}}
 	var checks []publish.Check
@@ -291,13 +276,16 @@ func (r *assetRun) rowsBy(rc *RowsCheck, against, noPrev string) ([]publish.Chec
 		sign  float64
 	}{{"rows.max_drop", rc.MaxDrop, -1}, {"rows.max_growth", rc.MaxGrowth, 1}}
 	if msg := r.groupProblem(rc.By, g); msg != "" {
-		pr.Truncated = g != nil && g.over
 		for _, k := range kinds {
 			if k.limit != nil {
-				checks = append(checks, publish.Check{Name: r.name + "/" + k.name, Expected: "a value of " + rc.By + " per count", Actual: msg})
+				checks = append(checks, publish.Check{Name: r.name + "/" + k.name, Expected: fmt.Sprintf("a count for each value of %s", rc.By), Actual: msg})
 			}
 		}
-		return checks, pr
+		if r.over(g) {
+			pr.Truncated = true
+			return checks, []publish.PartitionRows{pr}
+		}
+		return checks, nil // nothing counted: no baseline for the next build
 	}
 	cur := map[string]int64{}
 	for id, v := range g.vals {
@@ -381,7 +369,7 @@ func (r *assetRun) rowsBy(rc *RowsCheck, against, noPrev string) ([]publish.Chec
 		}
 		checks = append(checks, ck)
 	}
-	return checks, pr
+	return checks, []publish.PartitionRows{pr}
 }
 
 // groupProblem says why a by: column's values cannot be compared, or "".
@@ -391,10 +379,16 @@ func (r *assetRun) groupProblem(by string, g *grouping) string {
 		return fmt.Sprintf("column %q is not in input %s", by, r.input)
 	case g.bad != "":
 		return fmt.Sprintf("column %q cannot be counted by value: %s", by, g.bad)
-	case g.over:
-		return fmt.Sprintf("column %q has more than %d values, the most a build counts; raise max_partitions, or choose a column with fewer values", by, g.max)
+	case r.over(g):
+		return fmt.Sprintf("column %q has more than %d values, the most this asset's checks count (max_partitions); raise it, or choose a column with fewer values", by, r.checks.MaxPartitions)
 	}
 	return ""
+}
+
+// over reports whether a by: column has more values than the asset's
+// max_partitions (the grouping counts up to the largest of its assets').
+func (r *assetRun) over(g *grouping) bool {
+	return g != nil && (g.over || len(g.vals) > r.checks.MaxPartitions)
 }
 
 // valueKey orders and identifies a by: value; null sorts first.

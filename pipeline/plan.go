@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 
 	"github.com/lockstep-data/lockstep/publish"
 )
@@ -17,6 +18,12 @@ type PlanResult struct {
 	Release     string `json:"release"` // the release a run would publish (its id takes the run's time), or the one already published with these inputs
 	Unchanged   bool   `json:"unchanged"`
 	Fingerprint string `json:"fingerprint"`
+	// Action is what a run would do now: "publish" (a new release, and
+	// promote it), "promote" (the release of these inputs is published but
+	// not served), "none" (the channel serves it), "superseded" (it was
+	// built against an older head: a run moves nothing) or "blocked" (the
+	// gate fails: exit 3).
+	Action string `json:"action"`
 	// Gate is "passed", "overridden" (failed checks are overridden) or
 	// "failed" (a run would exit 3).
 	Gate   string          `json:"gate"`
@@ -76,6 +83,18 @@ func Plan(ctx context.Context, b *Builder, bundle *Bundle) (*PlanResult, error) 
 			res.Gate = "overridden"
 		}
 	}
+	switch {
+	case res.Gate == "failed":
+		res.Action = "blocked"
+	case !built.Unchanged:
+		res.Action = "publish"
+	case built.Serving != nil && built.Serving.Release == built.Release:
+		res.Action = "none"
+	case m.ParentSeq == built.HeadSeq:
+		res.Action = "promote"
+	default:
+		res.Action = "superseded"
+	}
 	for _, in := range m.Inputs {
 		res.Inputs = append(res.Inputs, PlanInput{Name: in.Name, Files: len(in.Files), Rows: in.Rows, DeltaVersion: in.DeltaVersion})
 	}
@@ -86,6 +105,9 @@ func Plan(ctx context.Context, b *Builder, bundle *Bundle) (*PlanResult, error) 
 	}
 	if gate == nil || len(m.Assets) > 0 {
 		for _, c := range publish.Diff(before, m) {
+			if c.Change == "removed" && gate != nil && bundle.planned(c.Name) {
+				c.Change = "not built" // in the spec, but the gate stopped it
+			}
 			res.Assets = append(res.Assets, PlanAsset{AssetChange: c, RowsChange: percent(c.RowsBefore, c.RowsAfter, c.Change), BytesChange: percent(c.BytesBefore, c.BytesAfter, c.Change)})
 		}
 	}
@@ -95,8 +117,19 @@ func Plan(ctx context.Context, b *Builder, bundle *Bundle) (*PlanResult, error) 
 	return res, nil
 }
 
+// planned reports whether the spec builds an asset of this name (a shard
+// included).
+func (b *Bundle) planned(name string) bool {
+	for _, a := range sortedKeys(b.Assets) {
+		if slices.Contains(assetNames(a, b.configs[a]), name) {
+			return true
+		}
+	}
+	return false
+}
+
 func percent(a, b int64, kind string) *float64 {
-	if kind == "added" || kind == "removed" || a == 0 {
+	if kind != "changed" && kind != "unchanged" || a == 0 {
 		return nil
 	}
 	p := change(a, b)

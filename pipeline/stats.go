@@ -39,7 +39,6 @@ type grouping struct {
 	vals  []*string // each id's value, nil for null
 	rows  []int64   // records per id
 	batch []int32   // the current batch's ids, one per row; -1 once over
-	key   func(i int) []byte
 	buf   []byte
 	last  []byte
 	lid   int32

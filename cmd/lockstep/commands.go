@@ -231,16 +231,26 @@ func (e *env) bundle(c *cli.Context) (*pipeline.Bundle, error) {
 	return spec.Bundle(c.String("bundle"))
 }
 
-func runBuild(c *cli.Context, e *env) error {
+// buildFor is the bundle a building command names, and its builder, with
+// the heap limited to the build's memory.
+func (e *env) buildFor(c *cli.Context) (*pipeline.Bundle, *pipeline.Builder, error) {
 	b, err := e.bundle(c)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	bld, err := e.builder(c, b)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	limitHeap(bld, b)
+	return b, bld, nil
+}
+
+func runBuild(c *cli.Context, e *env) error {
+	b, bld, err := e.buildFor(c)
+	if err != nil {
+		return err
+	}
 	res, err := bld.Build(e.ctx, b)
 	if err != nil {
 		return e.gateReport(err)
@@ -319,15 +329,10 @@ func runPublish(c *cli.Context, e *env) (err error) {
 }
 
 func runRun(c *cli.Context, e *env) error {
-	b, err := e.bundle(c)
+	b, bld, err := e.buildFor(c)
 	if err != nil {
 		return err
 	}
-	bld, err := e.builder(c, b)
-	if err != nil {
-		return err
-	}
-	limitHeap(bld, b)
 	prog := newProgress("uploaded", e.out.json)
 	res, err := pipeline.Run(e.ctx, bld, b, pipeline.RunOptions{
 		Publish: publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update,

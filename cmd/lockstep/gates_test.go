@@ -219,7 +219,7 @@ func gates(t *testing.T, store, dir string) {
 	if after := storeListing(t, store); !reflect.DeepEqual(before, after) {
 		t.Errorf("plan wrote to the store")
 	}
-	if plan.Gate != "overridden" || plan.Serving != first.Release || plan.Unchanged || len(plan.Assets) != 2 {
+	if plan.Gate != "overridden" || plan.Action != "publish" || plan.Serving != first.Release || plan.Unchanged || len(plan.Assets) != 2 {
 		t.Fatalf("plan: %+v", plan)
 	}
 	for _, a := range plan.Assets {
@@ -245,6 +245,14 @@ func gates(t *testing.T, store, dir string) {
 	}
 	if len(m.Overrides) != 2 || m.Overrides[0].Check != "by_id/rows.max_drop" || m.Overrides[0].Reason != "dropped a retired source" {
 		t.Errorf("manifest overrides: %+v", m.Overrides)
+	}
+	okJSON(t, store, &plan, "plan", "--spec", v2)
+	if plan.Action != "none" || plan.Gate != "overridden" || !plan.Unchanged {
+		t.Errorf("plan after the run: %+v", plan)
+	}
+	okJSON(t, store, &plan, "plan", "--spec", v2)
+	if plan.Action != "none" || plan.Gate != "overridden" || !plan.Unchanged {
+		t.Errorf("plan after the run: %+v", plan)
 	}
 	var h []historyEntry
 	okJSON(t, store, &h, "history", "--bundle", "places")

@@ -13,15 +13,10 @@ import (
 // runPlan is `plan`: what a run would publish next to what the channel
 // serves, and the checks; it writes nothing to the store.
 func runPlan(c *cli.Context, e *env) error {
-	b, err := e.bundle(c)
+	b, bld, err := e.buildFor(c)
 	if err != nil {
 		return err
 	}
-	bld, err := e.builder(c, b)
-	if err != nil {
-		return err
-	}
-	limitHeap(bld, b)
 	res, err := pipeline.Plan(e.ctx, bld, b)
 	if res == nil {
 		return err
@@ -45,13 +40,17 @@ func planText(w *tw, p *pipeline.PlanResult) {
 		}
 		w.line("input %s: %d %s, %d rows%s", in.Name, in.Files, plural(in.Files, "file", "files"), in.Rows, delta)
 	}
-	switch {
-	case p.Unchanged && p.Release == p.Serving:
-		w.line("unchanged: the channel already serves release %s, built from these inputs", p.Release)
-	case p.Unchanged:
+	switch p.Action {
+	case "none":
+		w.line("unchanged: the channel already serves release %s, built from these inputs; a run does nothing", p.Release)
+	case "promote":
 		w.line("unchanged: release %s already has these inputs; a run would promote it", p.Release)
+	case "superseded":
+		w.line("unchanged: release %s already has these inputs, but the channel moved since it was built: a run moves nothing (promote it by hand to serve it)", p.Release)
+	case "blocked":
+		w.line("a run would publish nothing: the gate fails")
 	default:
-		w.line("a run would publish a new release (fingerprint %.12s)", p.Fingerprint)
+		w.line("a run would publish a new release (fingerprint %.12s) and promote it", p.Fingerprint)
 	}
 	if len(p.Assets) > 0 {
 		w.line("  ASSET\tCHANGE\tROWS\tBYTES\tSCHEMA")

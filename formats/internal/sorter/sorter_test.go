@@ -50,6 +50,14 @@ func TestSpillMergeAndPolicies(t *testing.T) {
 		case policy != PolicyError && (err != nil || count != n):
 			t.Fatalf("policy %d: %v, %d keys", policy, err, count)
 		}
+		// Every key came twice: the unique check reads this count.
+		d := s.Duplicates()
+		switch {
+		case policy == PolicyError && (d.N != 1 || d.First == nil || d.First.Ord1 != dup.Ord1):
+			t.Fatalf("error policy: duplicates %+v", d)
+		case policy != PolicyError && (d.N != n || d.First == nil || d.First.Ord2-d.First.Ord1 != n):
+			t.Fatalf("policy %d: duplicates %d, first %+v; want %d", policy, d.N, d.First, n)
+		}
 		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 			t.Fatalf("spill folder left behind: %v", ents)
 		}
@@ -96,6 +104,9 @@ func TestStream(t *testing.T) {
 		}
 		if strings.Join(got, " ") != want || s.Spilled() != 0 {
 			t.Fatalf("policy %d: %v (spilled %d), want %s", policy, got, s.Spilled(), want)
+		}
+		if d := s.Duplicates(); d.N != 3 || string(d.First.Key) != "a" || d.First.Ord1 != 0 || d.First.Ord2 != 1 {
+			t.Fatalf("policy %d: duplicates %+v", policy, d)
 		}
 		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 			t.Fatalf("streaming made %v", ents)
