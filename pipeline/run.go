@@ -65,8 +65,15 @@ func Run(ctx context.Context, b *Builder, bundle *Bundle, opts RunOptions) (_ *R
 	res := &RunResult{Bundle: bundle.Name, Release: built.Release, Channel: bundle.Channel, Status: "unchanged"}
 	var m *publish.Manifest
 	if built.Unchanged {
-		if m, _, err = b.Store.ReadManifest(ctx, bundle.Name, built.Release); err != nil {
+		var raw []byte
+		if m, raw, err = b.Store.ReadManifestBytes(ctx, bundle.Name, built.Release); err != nil {
 			return nil, err
+		}
+		if s := opts.Publish.Signer; s != nil {
+			// Published before, perhaps unsigned or by another key.
+			if err := b.Store.SignRelease(ctx, bundle.Name, built.Release, raw, s); err != nil {
+				return nil, err
+			}
 		}
 	} else {
 		pub, err := publish.Publish(ctx, b.Store, built.Staged, opts.Publish)
@@ -116,6 +123,7 @@ func Run(ctx context.Context, b *Builder, bundle *Bundle, opts RunOptions) (_ *R
 	e, err := publish.Promote(ctx, b.Store, publish.PromoteRequest{
 		Bundle: bundle.Name, Channel: bundle.Channel, Release: res.Release,
 		Action: "run", Reason: opts.Reason, Overrides: overrides, ExpectHead: m.ParentSeq, LockWait: opts.Publish.LockWait, Now: b.Now,
+		Signer: opts.Publish.Signer,
 	})
 	if errors.Is(err, publish.ErrConflict) {
 		res.Status = "superseded" // another writer moved the channel first

@@ -30,6 +30,8 @@ type Entry struct {
 	// Overrides are the failed checks of Release pushed through by the
 	// run that promoted it (its Reason says why).
 	Overrides []string `json:"overrides,omitempty"`
+	// Signature is the writer's, over the entry without it (see sign.go).
+	Signature *Signature `json:"signature,omitempty"`
 }
 
 const seqWidth = 10
@@ -307,6 +309,7 @@ type PromoteRequest struct {
 	Action                   string // promote (default), rollback, republish, run
 	Reason                   string
 	Overrides                []string      // the failed checks the release was pushed through with
+	Signer                   *Signer       // signs the entry; nil for none
 	ExpectHead               int64         // compare-and-swap: the seq the head must have; -1 for any
 	RetryOnConflict          bool          // re-read the head and try again when another writer wins
 	LockWait                 time.Duration // how long to wait for gc's lease to go
@@ -379,6 +382,9 @@ func Promote(ctx context.Context, s *Store, req PromoteRequest) (_ *Entry, err e
 		}
 		if req.ExpectHead >= 0 && e.Seq-1 != req.ExpectHead {
 			return nil, fmt.Errorf("%w: channel %s is at %d, not %d; look at `lockstep history` and try again", ErrConflict, req.Channel, e.Seq-1, req.ExpectHead)
+		}
+		if req.Signer != nil {
+			e.Signature = req.Signer.Sign(entryBytes(e))
 		}
 		data, _ := json.MarshalIndent(e, "", "  ")
 		data = append(data, '\n')

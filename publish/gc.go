@@ -251,6 +251,20 @@ func gcBundle(ctx context.Context, s *Store, bundle string, opts GCOptions, cuto
 		if err := s.delete(ctx, manifestKey(bundle, r.m.Release)); err != nil {
 			return err
 		}
+		// Its signatures after it: a signature without its manifest
+		// vouches for nothing.
+		prefix := strings.TrimSuffix(manifestKey(bundle, r.m.Release), "json")
+		sigs, err := s.list(ctx, prefix)
+		if err != nil {
+			return err
+		}
+		for _, n := range sigs {
+			if strings.HasSuffix(n, ".sig") {
+				if err := s.delete(ctx, prefix+n); err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }

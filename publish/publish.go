@@ -49,6 +49,9 @@ type PublishOptions struct {
 	LockWait       time.Duration // how long to wait for gc's lease to go
 	Logger         *slog.Logger
 	Progress       func(asset string, done, total int64) // optional
+	// Signer signs the manifest (a signature object written before it);
+	// nil for none.
+	Signer *Signer
 }
 
 // PublishResult says what Publish did.
@@ -117,6 +120,17 @@ func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (_ 
 		if err := healRelease(ctx, s, st, rel, opts, res, log); err != nil {
 			return nil, err
 		}
+		if opts.Signer != nil {
+			// Published before, perhaps unsigned or by another key: sign
+			// the stored manifest too.
+			_, raw, err := s.readManifest(ctx, m.Bundle, rel)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.SignRelease(ctx, m.Bundle, rel, raw, opts.Signer); err != nil {
+				return nil, err
+			}
+		}
 		return res, nil
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
@@ -136,6 +150,13 @@ func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (_ 
 	if data == nil {
 		var err error
 		if data, err = m.Encode(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Signer != nil {
+		// Before the manifest: a signed store never shows a manifest
+		// without its signature.
+		if err := s.SignRelease(ctx, m.Bundle, m.Release, data, opts.Signer); err != nil {
 			return nil, err
 		}
 	}

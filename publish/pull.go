@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,11 @@ type PullRequest struct {
 	Logger          *slog.Logger
 	Progress        func(asset string, done, total int64) // optional
 	ServerVersion   string                                // refuse a release this server version cannot load
+	// Trust, when set, refuses what a trusted key did not sign: the
+	// channel's head entry and the release's manifest. It also refuses a
+	// head whose sequence number is below the highest this Dest accepted
+	// before (a replayed old head); that number is kept in Dest.
+	Trust Keyring
 }
 
 // PullResult says what Pull did.
@@ -73,6 +79,17 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 			return nil, fmt.Errorf("channel %s of bundle %s has never been promoted: %w", req.Channel, req.Bundle, ErrNotFound)
 		}
 		release, wantDigest, seq = head.Release, head.ManifestSHA256, head.Seq
+		if req.Trust != nil {
+			if err := req.Trust.VerifyEntry(head); err != nil {
+				return nil, err
+			}
+			if acc, err := acceptedSeq(req.Dest, req.Bundle, req.Channel); err != nil {
+				return nil, err
+			} else if seq < acc {
+				return nil, fmt.Errorf("%w: channel %s of bundle %s is at entry %d, but this box accepted entry %d before: entries were removed or an old head replayed; keeping what it serves (look at lockstep history)",
+					ErrSignature, req.Channel, req.Bundle, seq, acc)
+			}
+		}
 	}
 	m, raw, err := s.readManifest(ctx, req.Bundle, release)
 	if err != nil {
@@ -85,6 +102,11 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 	digest := sha256Hex(raw)
 	if wantDigest != "" && digest != wantDigest {
 		return nil, fmt.Errorf("%w: manifest of release %s has sha256 %s, channel %s entry %d says %s", ErrVerify, release, digest, req.Channel, seq, wantDigest)
+	}
+	if req.Trust != nil {
+		if err := s.VerifyRelease(ctx, req.Bundle, release, raw, req.Trust); err != nil {
+			return nil, err
+		}
 	}
 	if err := m.CheckServer(req.ServerVersion); err != nil {
 		return nil, err
@@ -114,6 +136,11 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 		return nil, err
 	}
 	res.Previous = prev
+	if req.Trust != nil && seq > 0 {
+		if err := acceptSeq(req.Dest, req.Bundle, req.Channel, seq); err != nil {
+			return nil, err
+		}
+	}
 	res.Removed = prune(req.Dest, req.Keep, filepath.Base(res.Path))
 	if res.Removed == nil {
 		res.Removed = []string{}
@@ -406,4 +433,60 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	c.fn(c.n)
 	return n, err
+}
+
+// acceptedFile keeps, in a pulled folder, the highest channel entry each
+// bundle's channel was accepted at with --trust-key.
+const acceptedFile = ".lockstep-accepted.json"
+
+func acceptedSeqs(dest string) (map[string]int64, error) {
+	m := map[string]int64{}
+	root, err := os.OpenRoot(dest)
+	if errors.Is(err, os.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	data, err := root.ReadFile(acceptedFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v; it records the channel entries this box accepted: restore it, or remove it to accept the current heads again", ErrVerify, filepath.Join(dest, acceptedFile), err)
+	}
+	return m, nil
+}
+
+func acceptedSeq(dest, bundle, ch string) (int64, error) {
+	m, err := acceptedSeqs(dest)
+	return m[bundle+"/"+ch], err
+}
+
+// acceptSeq records seq for the channel, never lowering it; the file is
+// replaced with one rename, within dest.
+func acceptSeq(dest, bundle, ch string, seq int64) error {
+	m, err := acceptedSeqs(dest)
+	if err != nil {
+		return err
+	}
+	if m[bundle+"/"+ch] >= seq {
+		return nil
+	}
+	m[bundle+"/"+ch] = seq
+	data, _ := json.MarshalIndent(m, "", "  ")
+	root, err := os.OpenRoot(dest)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	tmp := acceptedFile + ".tmp"
+	if err := root.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return root.Rename(tmp, acceptedFile)
 }

@@ -50,7 +50,7 @@ func newApp() *cli.App {
 			{
 				Name: "publish", Usage: "publish a staged release folder, or build and publish a bundle (no channel moves)",
 				ArgsUsage: "[STAGED_DIR]",
-				Flags:     []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait), overrideFlag, buildReason},
+				Flags:     []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait), overrideFlag, buildReason, signKeyFlag},
 				Action:    checkFirst(checkBuildFlags, withStore(storeCreate, runPublish)),
 			},
 			{
@@ -70,7 +70,7 @@ func newApp() *cli.App {
 			},
 			{
 				Name: "run", Usage: "build, publish and promote a bundle: what cron, Airflow and CI call",
-				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait), overrideFlag},
+				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait), overrideFlag, signKeyFlag},
 				Action: checkFirst(checkBuildFlags, withStore(storeCreate, runRun)),
 			},
 			{
@@ -80,8 +80,19 @@ func newApp() *cli.App {
 					&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "pull this release instead of the channel's"},
 					&cli.IntFlag{Name: "keep", Value: 3, Usage: "releases kept in DIR, current included"},
 					&cli.StringFlag{Name: "server-version", EnvVars: []string{"LOCKSTEP_SERVER_VERSION"}, Usage: "this box's server `VERSION`: refuse (exit 5) a release whose requires.server does not admit it"},
+					&cli.StringSliceFlag{Name: "trust-key", EnvVars: []string{"LOCKSTEP_TRUST_KEYS"}, Usage: "refuse (exit 5) a channel entry or manifest not signed by one of these ed25519 public keys (`FILE` or env:VAR; repeatable, for rotation), and a head older than one this DIR accepted"},
 				},
 				Action: checkFirst(checkPull, withEnv(runPull)),
+			},
+			{
+				Name: "keygen", Usage: "make an ed25519 key pair for signing: NAME.key (private) and NAME.pub", ArgsUsage: "NAME",
+				Flags:  []cli.Flag{output},
+				Action: runKeygen,
+			},
+			{
+				Name: "sign", Usage: "sign a published release's manifest with --sign-key (an unsigned release, or a new key while keys rotate)",
+				Flags:  []cli.Flag{needBundle, &cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "release `ID` (required)"}, signKeyFlag, output},
+				Action: withEnv(runSign),
 			},
 			{
 				Name: "ls", Usage: "list bundles, releases, and what each channel serves",
@@ -173,9 +184,9 @@ func newApp() *cli.App {
 	}
 	strict(app, map[string]argSpec{
 		"publish": optArg, "show": oneArg, "query": someArgs, "diff": twoArgs,
-		"verify": anyArgs, "inspect": oneArg, "completion": oneArg, "init": oneArg, "help": optArg,
+		"verify": anyArgs, "inspect": oneArg, "completion": oneArg, "init": oneArg, "help": optArg, "keygen": oneArg,
 	}, map[string][]string{
-		"promote": {"bundle", "release"}, "rollback": {"bundle"}, "republish": {"bundle", "release"},
+		"promote": {"bundle", "release"}, "rollback": {"bundle"}, "republish": {"bundle", "release"}, "sign": {"bundle", "release", "sign-key"},
 		"pull": {"bundle", "dest"}, "status": {"dest"}, "show": {"bundle"}, "history": {"bundle"}, "diff": {"bundle"},
 	})
 	return app
@@ -199,6 +210,8 @@ lockstep run --spec lockstep.yaml --override places/rows.max_drop --reason "EU d
 	"pull": `lockstep --store s3://bucket/releases pull -b places -c production --dest /srv/places
 lockstep pull -b places --dest /srv/places --server-version 1.4.2 --keep 5`,
 	"ls":      `lockstep ls; lockstep ls -b places -o json`,
+	"keygen":  `lockstep keygen release-2026   # release-2026.key (private, 0600) and release-2026.pub`,
+	"sign":    `lockstep sign -b places -r 20261130T120000Z-1a2b3c4d --sign-key release-2027.key`,
 	"show":    `lockstep show -b places 20261130T120000Z-1a2b3c4d`,
 	"history": `lockstep history -b places -c production -o json`,
 	"query": `lockstep query --dest /srv/places names prefix:Dal

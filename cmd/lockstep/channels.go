@@ -22,6 +22,7 @@ func moveFlags(extra ...cli.Flag) []cli.Flag {
 		&cli.BoolFlag{Name: "retry-on-conflict", Usage: "when another writer moves the channel first, try again on top of it"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "text or json", Value: "text"},
 		lockWaitFlag(writerLockWait),
+		signKeyFlag,
 	}, extra...)
 }
 
@@ -41,10 +42,14 @@ func lockWaitFlag(d time.Duration) cli.Flag {
 // the release comes from releaseFlag; the entry is printed.
 func move(fn func(context.Context, *publish.Store, publish.PromoteRequest) (*publish.Entry, error), releaseFlag string) func(*cli.Context, *env) error {
 	return func(c *cli.Context, e *env) error {
+		s, err := signer(c)
+		if err != nil {
+			return err
+		}
 		return runMove(c, e, fn, publish.PromoteRequest{
 			Bundle: c.String("bundle"), Channel: c.String("channel"), Release: c.String(releaseFlag),
 			Reason: c.String("reason"), ExpectHead: c.Int64("expect-head"), RetryOnConflict: c.Bool("retry-on-conflict"),
-			LockWait: c.Duration("lock-wait"),
+			LockWait: c.Duration("lock-wait"), Signer: s,
 		})
 	}
 }

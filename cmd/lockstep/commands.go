@@ -305,9 +305,13 @@ func runPublish(c *cli.Context, e *env) (err error) {
 		}
 		st, built = res.Staged, true
 	}
+	sign, err := signer(c)
+	if err != nil {
+		return err
+	}
 	prog := newProgress("uploaded", e.out.json)
 	res, err := publish.Publish(ctx, e.store, st, publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update,
-		VerifyExisting: c.Bool("verify-existing"), LockWait: c.Duration("lock-wait")})
+		VerifyExisting: c.Bool("verify-existing"), LockWait: c.Duration("lock-wait"), Signer: sign})
 	prog.finish()
 	if err != nil {
 		return err
@@ -333,10 +337,14 @@ func runRun(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	sign, err := signer(c)
+	if err != nil {
+		return err
+	}
 	prog := newProgress("uploaded", e.out.json)
 	res, err := pipeline.Run(e.ctx, bld, b, pipeline.RunOptions{
 		Publish: publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update,
-			VerifyExisting: c.Bool("verify-existing"), LockWait: c.Duration("lock-wait")},
+			VerifyExisting: c.Bool("verify-existing"), LockWait: c.Duration("lock-wait"), Signer: sign},
 		Reason: c.String("reason"), Logger: e.log, KeepStage: c.Bool("keep-stage"),
 	})
 	prog.finish()
@@ -373,6 +381,9 @@ func checkBuildFlags(c *cli.Context) error {
 			return fmt.Errorf("%w: --memory %q: give a size of at least 16MiB, such as 512MiB or 4GiB", errUsage, s)
 		}
 	}
+	if _, err := signer(c); err != nil {
+		return err
+	}
 	if c.Command.Name == "publish" && c.NArg() > 0 {
 		return nil
 	}
@@ -389,7 +400,8 @@ func checkPull(c *cli.Context) error {
 	if k := c.Int("keep"); k < 1 {
 		return usageErr("pull", "--keep %d: keep at least 1 release (the current one)", k)
 	}
-	return nil
+	_, err := trust(c)
+	return err
 }
 
 // checkFirst runs check, a usage check of flag values, before action.
@@ -403,11 +415,15 @@ func checkFirst(check cli.ActionFunc, action cli.ActionFunc) cli.ActionFunc {
 }
 
 func runPull(c *cli.Context, e *env) error {
+	keys, err := trust(c)
+	if err != nil {
+		return err
+	}
 	prog := newProgress("downloaded", e.out.json)
 	res, err := publish.Pull(e.ctx, e.store, publish.PullRequest{
 		Bundle: c.String("bundle"), Channel: c.String("channel"), Release: c.String("release"),
 		Dest: c.String("dest"), Keep: c.Int("keep"), Logger: e.log, Progress: prog.update,
-		ServerVersion: c.String("server-version"),
+		ServerVersion: c.String("server-version"), Trust: keys,
 	})
 	prog.finish()
 	if err != nil {

@@ -42,6 +42,8 @@ var jsonOutputs = []struct {
 	{"inspect", pipeline.Inspection{}, ""},
 	{"validate", validateOut{}, ""},
 	{"init", initOut{}, ""},
+	{"keygen", keygenOut{}, ""},
+	{"sign", signOut{}, ""},
 	{"version", versionOut{}, ""},
 }
 

@@ -53,10 +53,12 @@ func TestUsageErrors(t *testing.T) {
 	required := map[string][]string{
 		"promote": {"bundle", "release"}, "rollback": {"bundle"}, "republish": {"bundle", "release"},
 		"pull": {"bundle", "dest"}, "status": {"dest"}, "show": {"bundle"}, "history": {"bundle"}, "diff": {"bundle"},
+		"sign": {"bundle", "release", "sign-key"},
 	}
+	key := filepath.Join(t.TempDir(), "k") // keygen's NAME: a run that gets this far writes there
 	// Arguments that satisfy each command's count, and one too many.
-	argsOK := map[string][]string{"show": {"R"}, "query": {"a"}, "diff": {"R1", "R2"}, "inspect": {"u"}, "completion": {"bash"}, "init": {"u"}}
-	tooMany := map[string][]string{"publish": {"a", "stray"}, "show": {"R", "stray"}, "diff": {"R1", "R2", "stray"}, "inspect": {"u", "stray"}, "completion": {"bash", "stray"}, "init": {"u", "stray"}, "help": {"ls", "stray"}}
+	argsOK := map[string][]string{"show": {"R"}, "query": {"a"}, "diff": {"R1", "R2"}, "inspect": {"u"}, "completion": {"bash"}, "init": {"u"}, "keygen": {key}}
+	tooMany := map[string][]string{"keygen": {key, "stray"}, "publish": {"a", "stray"}, "show": {"R", "stray"}, "diff": {"R1", "R2", "stray"}, "inspect": {"u", "stray"}, "completion": {"bash", "stray"}, "init": {"u", "stray"}, "help": {"ls", "stray"}}
 	for _, cmd := range app.Commands {
 		name := cmd.Name
 		help := "lockstep " + name + " --help"
@@ -81,7 +83,7 @@ func TestUsageErrors(t *testing.T) {
 		switch {
 		case extra == nil && name != "verify" && name != "query":
 			extra = []string{"stray"} // commands of no arguments
-		case name == "show" || name == "diff" || name == "inspect" || name == "publish" || name == "completion" || name == "init" || name == "help":
+		case name == "show" || name == "diff" || name == "inspect" || name == "publish" || name == "completion" || name == "init" || name == "help" || name == "keygen":
 		default:
 			extra = nil // any number
 		}
