@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"sort"
 	"strings"
@@ -40,6 +41,16 @@ type Info struct {
 	// Keyed formats map each key to one value, and their writers are
 	// DuplicateCounters: the pipeline's unique check applies to them.
 	Keyed bool
+	// Raw formats ship their input's bytes as is (the file format): their
+	// input is one file, not Spark output, and their Config is a RawConfig.
+	Raw bool
+}
+
+// RawConfig is the config of a Raw format.
+type RawConfig interface {
+	Config
+	// Mode is the file mode the spec sets, and whether it sets one.
+	Mode() (fs.FileMode, bool)
 }
 
 // Format is one kind of asset.

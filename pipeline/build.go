@@ -221,7 +221,11 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 			m.Inputs = append(m.Inputs, publish.Input{Name: src.Name, URL: src.URL, Files: src.Files})
 			continue
 		}
-		out, err := b.writeInput(ctx, bundle, src, tmp, res.Serving)
+		write := b.writeInput
+		if src.raw != "" {
+			write = b.writeRaw
+		}
+		out, err := write(ctx, bundle, src, tmp, res.Serving)
 		if err != nil {
 			return nil, err
 		}
@@ -265,6 +269,9 @@ func (b *Builder) precheck(ctx context.Context, bundle *Bundle, srcs []*Source) 
 	var checks []publish.Check
 	schemas := map[string]*arrow.Schema{}
 	for _, src := range srcs {
+		if src.raw != "" {
+			continue // a file: no schema
+		}
 		schema, err := src.Schema(ctx)
 		if err != nil {
 			return nil, err
@@ -282,7 +289,10 @@ func (b *Builder) precheck(ctx context.Context, bundle *Bundle, srcs []*Source) 
 	}
 	for _, name := range sortedKeys(bundle.Assets) {
 		a := bundle.Assets[name]
-		schema := schemas[a.Input]
+		schema, ok := schemas[a.Input]
+		if !ok {
+			continue // a file asset
+		}
 		w, err := bundle.configs[name].NewWriter(io.Discard, schema)
 		if errors.Is(err, formats.ErrBadInput) {
 			return nil, optionsError(bundle, name, a.Input, schema, err)
@@ -357,6 +367,17 @@ func (b *Builder) gate(bundle *Bundle, m *publish.Manifest) *GateError {
 func (b *Builder) resolve(ctx context.Context, bundle *Bundle) ([]*Source, error) {
 	var srcs []*Source
 	for _, name := range sortedKeys(bundle.Inputs) {
+		if bundle.Inputs[name].Format == FileInput {
+			src, err := discoverFile(ctx, name, bundle.InputURL(name))
+			if err != nil {
+				for _, s := range srcs {
+					s.Close()
+				}
+				return nil, err
+			}
+			srcs = append(srcs, src)
+			continue
+		}
 		src, skipped, err := DiscoverWith(ctx, name, bundle.InputURL(name), bundle.DiscoverOptions(name))
 		if err != nil {
 			for _, s := range srcs {

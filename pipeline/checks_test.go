@@ -231,3 +231,33 @@ func TestPrecheckBeforeAnyInput(t *testing.T) {
 		t.Errorf("an input was read before the spec error:\n%s", logs.String())
 	}
 }
+
+// A file input feeds file assets only, a file asset reads a file input
+// only, and takes only the size check.
+func TestFileInputSpec(t *testing.T) {
+	for _, c := range []struct{ spec, want string }{
+		{`inputs: {bin: {url: /tmp/x, format: file}}
+    assets: {a: {format: arrow, input: bin}}`, `asset "a" reads input "bin", a file (format: file): only file assets can ship it`},
+		{`inputs: {in: {url: /tmp/x}}
+    assets: {a: {format: file, input: in}}`, `asset "a" is a file asset: its input "in" must be one file, with format: file on the input`},
+		{`inputs: {bin: {url: /tmp/x, format: file}}
+    assets: {a: {format: file, input: bin, checks: {rows: {min: 1}}}}`, `a file asset takes only the size check`},
+		{`inputs: {bin: {url: /tmp/x, format: file}}
+    assets: {a: {format: file, input: bin, options: {mode: "4755"}}}`, `mode "4755"`},
+		{`inputs: {bin: {url: /tmp/x, format: zip}}
+    assets: {a: {format: file, input: bin}}`, `format "zip": use file`},
+	} {
+		_, err := ParseSpec("spec.yaml", []byte("bundles:\n  b:\n    "+c.spec+"\n"), all.Registry())
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s:\n got %v\nwant %q", c.spec, err, c.want)
+		}
+	}
+	text := "bundles:\n  b:\n    checks: {rows: {min: 10}, size: {max_change: 5}}\n    inputs: {bin: {url: /tmp/x, format: file}}\n    assets: {srv: {format: file, input: bin}}\n"
+	s, err := ParseSpec("spec.yaml", []byte(text), all.Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.Bundles["b"].CheckNames(), " "); got != "srv/size.max_change" {
+		t.Errorf("a file asset's checks from the bundle's: %s", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"slices"
 	"sort"
@@ -51,6 +52,8 @@ type Source struct {
 	// per core (GOMAXPROCS).
 	Parallelism int
 	bucket      *blob.Bucket
+	raw         string            // a file input's object key ("" for Spark output)
+	rawMode     fs.FileMode       // a file input's mode (a local file's own, else 0644)
 	fileMemory  int64             // each file's memory budget; 0: the reader's default
 	onFile      func(path string) // called by Scan before each file's records
 	schema      *arrow.Schema     // merged, with partitions; set by Schema

@@ -89,6 +89,9 @@ type InputSpec struct {
 	// FileMemory is each Parquet file's memory budget (bytes or "512MiB";
 	// default 256MiB): its footer and the pages its columns hold at once.
 	FileMemory string `yaml:"file_memory" json:"file_memory,omitempty"`
+	// Format is "file" for one file that `file` assets ship as is (the
+	// server binary); empty for Spark output (a folder or a Delta table).
+	Format string `yaml:"format" json:"format,omitempty"`
 }
 
 // DiscoverOptions are the discovery options an input's spec asks for.
@@ -217,6 +220,9 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 		if in.DeltaVersion != nil && *in.DeltaVersion < 0 {
 			return bad(at("inputs", name, "delta_version"), "input %q: delta_version %d is negative", name, *in.DeltaVersion)
 		}
+		if in.Format != "" && in.Format != FileInput {
+			return bad(at("inputs", name, "format"), "input %q: format %q: use file (one file shipped as is), or leave it out for Spark output", name, in.Format)
+		}
 		if in.FileMemory != "" {
 			if n, err := formats.ParseSize(in.FileMemory); err != nil || n < 16<<20 {
 				return bad(at("inputs", name, "file_memory"), "input %q: file_memory %q must be a size of at least 16MiB, such as \"512MiB\"", name, in.FileMemory)
@@ -248,6 +254,15 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 		if err != nil {
 			return bad(at("assets", name, "options"), "asset %q: %v", name, err)
 		}
+		if fileIn := b.Inputs[a.Input].Format == FileInput; fileIn != f.Info().Raw {
+			if fileIn {
+				return bad(at("assets", name, "format"), "asset %q reads input %q, a file (format: file): only file assets can ship it", name, a.Input)
+			}
+			return bad(at("assets", name, "input"), "asset %q is a file asset: its input %q must be one file, with format: file on the input", name, a.Input)
+		}
+		if f.Info().Raw && a.Checks != nil && !reflect.DeepEqual(*a.Checks, CheckSpec{Size: a.Checks.Size}) {
+			return bad(at("assets", name, "checks"), "asset %q: a file asset takes only the size check", name)
+		}
 		b.configs[name] = cfg
 		if err := validateChecks(a.Checks, func(k ...string) string { return at(append([]string{"assets", name, "checks"}, k...)...) }, bad); err != nil {
 			return err
@@ -256,6 +271,11 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 			return bad(at("assets", name, "checks", "unique"), "asset %q: unique applies to formats with keys (kv, fst); format %s has none", name, a.Format)
 		}
 		b.checks[name] = &assetChecks{CheckSpec: mergeChecks(b.Checks, a.Checks), keyed: f.Info().Keyed}
+		if f.Info().Raw {
+			// A file has no rows or columns: of the bundle's checks, only
+			// size applies.
+			b.checks[name] = &assetChecks{CheckSpec: CheckSpec{Size: b.checks[name].Size, MaxPartitions: DefaultMaxPartitions}}
+		}
 	}
 	// The names the build will publish, shards included, checked as pull
 	// will check them: a clash found only at publish time would leave

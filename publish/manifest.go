@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -85,6 +87,9 @@ type Asset struct {
 	Rows          int64          `json:"rows"`
 	Schema        string         `json:"schema,omitempty"` // Arrow schema of the records written
 	Options       map[string]any `json:"options,omitempty"`
+	// Mode is the file mode a pull gives the asset, in octal ("0755" for
+	// a server binary); "" for the default, 0644.
+	Mode string `json:"mode,omitempty"`
 }
 
 // Check is the outcome of one data-quality gate.
@@ -211,6 +216,9 @@ func (m *Manifest) Validate() error {
 		if a.Size < 0 || a.Rows < 0 {
 			return bad("asset %q: negative size or rows", a.Name)
 		}
+		if _, err := a.FileMode(); err != nil {
+			return bad("asset %q: %v", a.Name, err)
+		}
 	}
 	return nil
 }
@@ -276,4 +284,17 @@ func (m *Manifest) Asset(name string) (*Asset, error) {
 func sha256Hex(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+// FileMode is the mode a pulled asset gets: Mode's permission bits (never
+// setuid, setgid or sticky), or 0644.
+func (a *Asset) FileMode() (os.FileMode, error) {
+	if a.Mode == "" {
+		return 0o644, nil
+	}
+	n, err := strconv.ParseUint(a.Mode, 8, 32)
+	if err != nil || n > 0o777 || len(a.Mode) > 4 {
+		return 0, fmt.Errorf("mode %q is not permission bits in octal, such as 0755", a.Mode)
+	}
+	return os.FileMode(n), nil
 }

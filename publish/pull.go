@@ -167,6 +167,13 @@ func download(ctx context.Context, s *Store, m *Manifest, raw []byte, dest strin
 	if err != nil {
 		return "", 0, err
 	}
+	for _, a := range m.Assets {
+		// The mode the manifest records: a server binary's executable bit.
+		mode, _ := a.FileMode() // checked by DecodeManifest
+		if err := os.Chmod(filepath.Join(tmp, a.File), mode); err != nil {
+			return "", 0, err
+		}
+	}
 	if err := writeFileSync(filepath.Join(tmp, StagedManifest), raw); err != nil {
 		return "", 0, err
 	}
@@ -333,6 +340,10 @@ func verifyDir(ctx context.Context, dir string, m *Manifest) error {
 		}
 		if err := verifyFile(filepath.Join(dir, a.File), a); err != nil {
 			return err
+		}
+		mode, _ := a.FileMode()
+		if fi, err := os.Stat(filepath.Join(dir, a.File)); err != nil || fi.Mode().Perm() != mode {
+			return fmt.Errorf("%w: %s: mode changed", ErrVerify, a.File)
 		}
 	}
 	return nil

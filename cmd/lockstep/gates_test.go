@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"gocloud.dev/blob"
+
 	"github.com/lockstep-data/lockstep/pipeline"
 	"github.com/lockstep-data/lockstep/publish"
 )
@@ -90,18 +92,26 @@ func serving(t *testing.T, store string) string {
 	return h[len(h)-1].Release
 }
 
-// storeListing is every object of a store with its size and sha256.
-func storeListing(t *testing.T, store string) map[string]string {
+// openBucket opens a store's bucket (its prefix applied), as someone with
+// access to it could.
+func openBucket(t *testing.T, store string) *blob.Bucket {
 	t.Helper()
-	ctx := context.Background()
 	loc, err := publish.ParseLocation(store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := loc.OpenBucket(ctx)
+	b, err := loc.OpenBucket(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+// storeListing is every object of a store with its size and sha256.
+func storeListing(t *testing.T, store string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	b := openBucket(t, store)
 	defer b.Close()
 	out := map[string]string{}
 	it := b.List(nil)

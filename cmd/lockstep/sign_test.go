@@ -16,14 +16,7 @@ import (
 func storeObject(t *testing.T, store, key string, data []byte) []byte {
 	t.Helper()
 	ctx := context.Background()
-	loc, err := publish.ParseLocation(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := loc.OpenBucket(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := openBucket(t, store)
 	defer b.Close()
 	if data == nil {
 		old, err := b.ReadAll(ctx, key)

@@ -5,6 +5,7 @@ package all
 import (
 	"github.com/lockstep-data/lockstep/formats"
 	"github.com/lockstep-data/lockstep/formats/arrowipc"
+	"github.com/lockstep-data/lockstep/formats/file"
 	"github.com/lockstep-data/lockstep/formats/fst"
 	"github.com/lockstep-data/lockstep/formats/kv"
 	"github.com/lockstep-data/lockstep/formats/mmdb"
@@ -14,6 +15,7 @@ import (
 func Registry() *formats.Registry {
 	return formats.NewRegistry(
 		arrowipc.Format{},
+		file.Format{},
 		fst.Format{},
 		kv.Format{},
 		mmdb.Format{},
