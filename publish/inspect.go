@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"crypto/sha256"
@@ -51,8 +52,13 @@ func (s *Store) FetchAsset(ctx context.Context, a Asset, dir string) (*os.File, 
 	}
 	path := f.Name()
 	f.Close()
-	os.Remove(path)
-	if _, err := fetchBlob(ctx, s, a, path, nil); err != nil {
+	root, err := os.OpenRoot(filepath.Dir(path))
+	if err != nil {
+		os.Remove(path)
+		return nil, err
+	}
+	defer root.Close()
+	if _, err := fetchBlob(ctx, s, a, root, filepath.Base(path), nil); err != nil {
 		os.Remove(path)
 		return nil, err
 	}

@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -40,6 +42,10 @@ type PullRequest struct {
 	Logger          *slog.Logger
 	Progress        func(asset string, done, total int64) // optional
 	ServerVersion   string                                // refuse a release this server version cannot load
+	// Check, when set, opens each asset with its format's reader before
+	// the swap (the verify --deep code): a file whose bytes match the
+	// manifest but that its format cannot read is refused.
+	Check DeepCheck
 	// Trust, when set, refuses what a trusted key did not sign: the
 	// channel's head entry and the release's manifest. It also refuses a
 	// head whose sequence number is below the highest this Dest accepted
@@ -119,7 +125,7 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 		return nil, err
 	}
 	defer unlock()
-	cleanDead(req.Dest, log)
+	cleanDead(req.Dest, release, log)
 	relDir := filepath.Join(req.Dest, ReleasesDir, release)
 	res := &PullResult{Release: release, Seq: seq, Path: relDir}
 	if err := verifyDir(ctx, relDir, m); err == nil {
@@ -130,6 +136,14 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 			return nil, err
 		}
 		res.Path, res.Downloaded = dir, n
+	}
+	if req.Check != nil {
+		if err := checkDir(ctx, res.Path, m, req.Check); err != nil {
+			if !res.Reused {
+				os.RemoveAll(res.Path) // refused: nothing of it stays
+			}
+			return nil, err
+		}
 	}
 	prev, err := swapCurrent(req.Dest, filepath.Base(res.Path))
 	if err != nil {
@@ -149,47 +163,105 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 	return res, nil
 }
 
-// download fetches every asset into a temporary folder, verifying each, and
-// renames the folder into place. A damaged copy already on disk may be the
-// one DIR/current serves, so it is never touched: the new copy gets a fresh
-// name beside it, and prune removes the old one once it is not current.
+// download fetches every asset into DIR/releases/.partial-<release>,
+// verifying each, and renames the folder into place. The partial folder is
+// kept across a crash: a rerun keeps the assets already complete (after
+// re-hashing them) and resumes a cut-off one from where it stopped, so a
+// killed pull never downloads a finished asset again. A damaged copy
+// already on disk may be the one DIR/current serves, so it is never
+// touched: the new copy gets a fresh name beside it, and prune removes the
+// old one once it is not current. Every write goes through an os.Root on
+// DIR, so no name in a manifest can reach outside it.
 func download(ctx context.Context, s *Store, m *Manifest, raw []byte, dest string, progress func(string, int64, int64)) (string, int64, error) {
-	root := filepath.Join(dest, ReleasesDir)
-	tmp, err := os.MkdirTemp(root, ".partial-"+m.Release+"-")
+	root, err := os.OpenRoot(dest)
 	if err != nil {
 		return "", 0, err
 	}
-	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o755); err != nil {
+	defer root.Close()
+	part := path.Join(ReleasesDir, partialPrefix+m.Release)
+	if err := root.MkdirAll(part, 0o755); err != nil {
 		return "", 0, err
 	}
-	total, err := fetchAll(ctx, s, m.Assets, tmp, progress)
+	var need int64 = int64(len(raw))
+	for _, a := range m.Assets {
+		if fi, err := root.Lstat(path.Join(part, a.File)); err == nil && fi.Mode().IsRegular() && fi.Size() <= a.Size {
+			need += a.Size - fi.Size()
+		} else {
+			need += a.Size
+		}
+	}
+	if free, err := freeSpace(dest); err == nil && uint64(need)+spaceMargin > free {
+		return "", 0, fmt.Errorf("%w: %s has %s free, and release %s needs %s more (plus a margin of %s): free some space, or keep fewer releases (--keep)",
+			ErrNoSpace, dest, sizeText(int64(free)), m.Release, sizeText(need), sizeText(spaceMargin))
+	}
+	total, err := fetchAll(ctx, s, m.Assets, root, part, progress)
 	if err != nil {
 		return "", 0, err
 	}
 	for _, a := range m.Assets {
 		// The mode the manifest records: a server binary's executable bit.
 		mode, _ := a.FileMode() // checked by DecodeManifest
-		if err := os.Chmod(filepath.Join(tmp, a.File), mode); err != nil {
+		if err := root.Chmod(path.Join(part, a.File), mode); err != nil {
 			return "", 0, err
 		}
 	}
-	if err := writeFileSync(filepath.Join(tmp, StagedManifest), raw); err != nil {
+	_ = root.Remove(path.Join(part, StagedManifest)) // from a run killed after writing it
+	if err := writeRootSync(root, path.Join(part, StagedManifest), raw); err != nil {
 		return "", 0, err
 	}
 	// Every file was fsynced as it was written; the folder's entries too,
 	// before the rename makes it a release.
-	if err := syncDir(tmp); err != nil {
+	if err := syncDir(filepath.Join(dest, filepath.FromSlash(part))); err != nil {
 		return "", 0, err
 	}
-	final := filepath.Join(root, m.Release)
-	if _, err := os.Lstat(final); err == nil {
+	final := m.Release
+	if _, err := root.Lstat(path.Join(ReleasesDir, final)); err == nil {
 		final += "~" + randHex(4)
 	}
-	if err := os.Rename(tmp, final); err != nil {
+	if err := root.Rename(part, path.Join(ReleasesDir, final)); err != nil {
 		return "", 0, err
 	}
-	return final, total, syncDir(root)
+	return filepath.Join(dest, ReleasesDir, final), total, syncDir(filepath.Join(dest, ReleasesDir))
+}
+
+// partialPrefix names a release folder being downloaded.
+const partialPrefix = ".partial-"
+
+// ErrNoSpace is a pull that the destination's free space cannot hold.
+var ErrNoSpace = errors.New("not enough disk space")
+
+// spaceMargin is left free beyond what a release needs.
+const spaceMargin = 64 << 20
+
+// freeSpace is the space left for an unprivileged user at path; a variable
+// so that tests can run out of it.
+var freeSpace = func(path string) (uint64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+func sizeText(n int64) string {
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// writeRootSync writes a new file under root and fsyncs it.
+func writeRootSync(root *os.Root, name string, data []byte) error {
+	f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // writeFileSync writes a new file and fsyncs it.
@@ -245,7 +317,7 @@ const pullParallel = 4
 // returns the bytes fetched. On a failure the others are cancelled, and the
 // error of the first failing asset in manifest order is returned (not a
 // cancellation it caused elsewhere).
-func fetchAll(ctx context.Context, s *Store, assets []Asset, dir string, progress func(string, int64, int64)) (int64, error) {
+func fetchAll(ctx context.Context, s *Store, assets []Asset, root *os.Root, dir string, progress func(string, int64, int64)) (int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if progress != nil {
@@ -272,7 +344,7 @@ func fetchAll(ctx context.Context, s *Store, assets []Asset, dir string, progres
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			sizes[i], errs[i] = fetchBlob(ctx, s, a, filepath.Join(dir, a.File), progress)
+			sizes[i], errs[i] = fetchBlob(ctx, s, a, root, path.Join(dir, a.File), progress)
 			if errs[i] != nil {
 				cancel()
 			}
@@ -292,10 +364,50 @@ func fetchAll(ctx context.Context, s *Store, assets []Asset, dir string, progres
 	return total, first
 }
 
-// fetchBlob streams one blob to path, refusing it unless size and sha256
-// match the manifest.
-func fetchBlob(ctx context.Context, s *Store, a Asset, path string, progress func(string, int64, int64)) (int64, error) {
-	r, err := s.bucket.NewReader(ctx, blobKey(a.SHA256), nil)
+// fetchBlob streams one blob to name under root, refusing it unless size
+// and sha256 match the manifest. A file already there is kept: complete
+// and matching, it is not fetched again; shorter, the fetch resumes after
+// its bytes (and starts over once if the whole does not match).
+func fetchBlob(ctx context.Context, s *Store, a Asset, root *os.Root, name string, progress func(string, int64, int64)) (int64, error) {
+	f, err := root.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	have, err := copyHashed(nil, io.LimitReader(f, a.Size+1), h)
+	if err != nil {
+		return 0, fmt.Errorf("asset %q: %w", a.Name, err)
+	}
+	if have == a.Size && hex.EncodeToString(h.Sum(nil)) == a.SHA256 {
+		return 0, nil // complete from a run that was stopped
+	}
+	if have > a.Size {
+		have = 0
+	}
+	for {
+		n, err := fetchFrom(ctx, s, a, f, have, h, progress)
+		if err == nil || have == 0 || !errors.Is(err, ErrVerify) {
+			return n, err
+		}
+		// The bytes kept from before did not belong: start over.
+		have, h = 0, sha256.New()
+	}
+}
+
+// fetchFrom fetches a blob's bytes from offset have into f, whose first
+// have bytes h has hashed, and checks the whole.
+func fetchFrom(ctx context.Context, s *Store, a Asset, f *os.File, have int64, h hash.Hash, progress func(string, int64, int64)) (int64, error) {
+	if have == 0 {
+		h.Reset()
+	}
+	if err := f.Truncate(have); err != nil {
+		return 0, err
+	}
+	if _, err := f.Seek(have, io.SeekStart); err != nil {
+		return 0, err
+	}
+	r, err := s.bucket.NewRangeReader(ctx, blobKey(a.SHA256), have, -1, nil)
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.NotFound {
 			return 0, fmt.Errorf("%w: asset %q: blob sha256 %s is missing from the store", ErrVerify, a.Name, a.SHA256)
@@ -303,22 +415,16 @@ func fetchBlob(ctx context.Context, s *Store, a Asset, path string, progress fun
 		return 0, fmt.Errorf("asset %q: %w", a.Name, err)
 	}
 	defer r.Close()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	var src io.Reader = io.LimitReader(r, a.Size+1)
+	var src io.Reader = io.LimitReader(r, a.Size-have+1)
 	if progress != nil {
-		src = &countingReader{r: src, fn: func(n int64) { progress(a.Name, n, a.Size) }}
+		src = &countingReader{r: src, n: have, fn: func(n int64) { progress(a.Name, n, a.Size) }}
 	}
 	n, err := copyHashed(f, src, h)
 	if err != nil {
 		return 0, fmt.Errorf("asset %q: %w", a.Name, err)
 	}
-	if n != a.Size {
-		return 0, fmt.Errorf("%w: asset %q: blob is %d bytes, the manifest says %d", ErrVerify, a.Name, n, a.Size)
+	if have+n != a.Size {
+		return 0, fmt.Errorf("%w: asset %q: blob is %d bytes, the manifest says %d", ErrVerify, a.Name, have+n, a.Size)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != a.SHA256 {
 		return 0, fmt.Errorf("%w: asset %q: blob has sha256 %s, the manifest says %s; the store is corrupt, pull keeps the current release", ErrVerify, a.Name, got, a.SHA256)
@@ -376,10 +482,13 @@ func swapCurrent(dest, release string) (string, error) {
 // folders and .current-* links never renamed into place. The caller holds
 // dest's lock, which every pull takes before it creates either, so none of
 // them belongs to a live pull.
-func cleanDead(dest string, log *slog.Logger) {
-	for _, pattern := range []string{filepath.Join(dest, ReleasesDir, ".partial-*"), filepath.Join(dest, ".current-*")} {
+func cleanDead(dest, release string, log *slog.Logger) {
+	for _, pattern := range []string{filepath.Join(dest, ReleasesDir, partialPrefix+"*"), filepath.Join(dest, ".current-*")} {
 		left, _ := filepath.Glob(pattern)
 		for _, p := range left {
+			if filepath.Base(p) == partialPrefix+release {
+				continue // resumed by this pull
+			}
 			if err := os.RemoveAll(p); err != nil {
 				log.Warn("cannot remove what a killed pull left", "path", p, "err", err)
 				continue
@@ -500,4 +609,99 @@ func acceptSeq(dest, bundle, ch string, seq int64) error {
 		return err
 	}
 	return root.Rename(tmp, acceptedFile)
+}
+
+// checkDir opens every asset of a release folder with check.
+func checkDir(ctx context.Context, dir string, m *Manifest, check DeepCheck) error {
+	for _, a := range m.Assets {
+		f, err := os.Open(filepath.Join(dir, a.File))
+		if err != nil {
+			return err
+		}
+		err = check(ctx, a, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%w: release %s: asset %q cannot be read as %s: %v; the box keeps serving what it had", ErrVerify, m.Release, a.Name, a.Format, err)
+		}
+	}
+	return nil
+}
+
+// RollbackLocal points DIR/current back at the release it served before,
+// from the copies pull keeps (--keep), without the store: a box can roll
+// back while the store is unreachable. The copy is verified first.
+func RollbackLocal(ctx context.Context, dest string) (*PullResult, error) {
+	unlock, err := lockDir(ctx, dest)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	cur, err := os.Readlink(filepath.Join(dest, CurrentLink))
+	if err != nil {
+		return nil, fmt.Errorf("%s serves no release yet: %w", dest, ErrNotFound)
+	}
+	ents, err := os.ReadDir(filepath.Join(dest, ReleasesDir))
+	if err != nil {
+		return nil, err
+	}
+	type rel struct {
+		name string
+		mod  time.Time
+	}
+	var rels []rel
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil || !e.IsDir() || e.Name()[0] == '.' || e.Name() == filepath.Base(cur) {
+			continue
+		}
+		rels = append(rels, rel{e.Name(), info.ModTime()})
+	}
+	sort.Slice(rels, func(i, j int) bool { return rels[i].mod.After(rels[j].mod) })
+	for _, r := range rels {
+		res, err := serveDir(ctx, dest, r.name)
+		if err != nil {
+			continue // damaged: try the one before
+		}
+		return res, nil
+	}
+	return nil, fmt.Errorf("%s keeps no earlier release that verifies: %w; pull --release R from the store instead", dest, ErrNotFound)
+}
+
+// ServeLocal points DIR/current at a release DIR keeps, after verifying
+// it, without the store.
+func ServeLocal(ctx context.Context, dest, release string) (*PullResult, error) {
+	unlock, err := lockDir(ctx, dest)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	ents, err := os.ReadDir(filepath.Join(dest, ReleasesDir))
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if name, _, _ := strings.Cut(e.Name(), "~"); name == release && e.IsDir() {
+			if res, err := serveDir(ctx, dest, e.Name()); err == nil {
+				return res, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("%s keeps no good copy of release %s: %w", dest, release, ErrNotFound)
+}
+
+// serveDir verifies a release folder and swaps DIR/current to it.
+func serveDir(ctx context.Context, dest, name string) (*PullResult, error) {
+	dir := filepath.Join(dest, ReleasesDir, name)
+	st, err := ReadStaged(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyDir(ctx, dir, st.Manifest); err != nil {
+		return nil, err
+	}
+	prev, err := swapCurrent(dest, name)
+	if err != nil {
+		return nil, err
+	}
+	return &PullResult{Release: st.Manifest.Release, Path: dir, Reused: true, Previous: prev, Removed: []string{}}, nil
 }

@@ -75,14 +75,19 @@ func newApp() *cli.App {
 			},
 			{
 				Name: "pull", Usage: "download the release a channel names, verify every byte, and swap it in",
-				Flags: []cli.Flag{needBundle, channelFlag, output,
+				Flags: append([]cli.Flag{needBundle, channelFlag, output,
 					&cli.StringFlag{Name: "dest", Aliases: []string{"d"}, Usage: "serving `DIR`: DIR/current points at the release (required)"},
 					&cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "pull this release instead of the channel's"},
 					&cli.IntFlag{Name: "keep", Value: 3, Usage: "releases kept in DIR, current included"},
 					&cli.StringFlag{Name: "server-version", EnvVars: []string{"LOCKSTEP_SERVER_VERSION"}, Usage: "this box's server `VERSION`: refuse (exit 5) a release whose requires.server does not admit it"},
 					&cli.StringSliceFlag{Name: "trust-key", EnvVars: []string{"LOCKSTEP_TRUST_KEYS"}, Usage: "refuse (exit 5) a channel entry or manifest not signed by one of these ed25519 public keys (`FILE` or env:VAR; repeatable, for rotation), and a head older than one this DIR accepted"},
-				},
-				Action: checkFirst(checkPull, withEnv(runPull)),
+				}, pullFlags()...),
+				Action: checkFirst(checkPull, func(c *cli.Context) error {
+					if c.Bool("rollback") {
+						return runRollbackLocal(c)
+					}
+					return withEnv(runPull)(c)
+				}),
 			},
 			{
 				Name: "keygen", Usage: "make an ed25519 key pair for signing: NAME.key (private) and NAME.pub", ArgsUsage: "NAME",

@@ -414,35 +414,6 @@ func checkFirst(check cli.ActionFunc, action cli.ActionFunc) cli.ActionFunc {
 	}
 }
 
-func runPull(c *cli.Context, e *env) error {
-	keys, err := trust(c)
-	if err != nil {
-		return err
-	}
-	prog := newProgress("downloaded", e.out.json)
-	res, err := publish.Pull(e.ctx, e.store, publish.PullRequest{
-		Bundle: c.String("bundle"), Channel: c.String("channel"), Release: c.String("release"),
-		Dest: c.String("dest"), Keep: c.Int("keep"), Logger: e.log, Progress: prog.update,
-		ServerVersion: c.String("server-version"), Trust: keys,
-	})
-	prog.finish()
-	if err != nil {
-		return err
-	}
-	return e.out.print(res, func(w *tw) {
-		how := fmt.Sprintf("downloaded and verified %s", bytesText(res.Downloaded))
-		if res.Reused {
-			how = "already on disk, re-verified"
-		}
-		w.line("pulled %s: %s", res.Release, how)
-		was := "was " + orNone(res.Previous)
-		if res.Previous == res.Release {
-			was = "already current"
-		}
-		w.line("%s/current -> %s (%s)", strings.TrimSuffix(c.String("dest"), "/"), res.Path, was)
-	})
-}
-
 type lsBundle struct {
 	Bundle   string            `json:"bundle"`
 	Releases []string          `json:"releases"`

@@ -30,7 +30,7 @@ var jsonOutputs = []struct {
 	{"publish", publish.PublishResult{}, ""},
 	{"run", pipeline.RunResult{}, ""},
 	{"promote", moveOut{}, "the channel entry written; rollback and republish print the same"},
-	{"pull", publish.PullResult{}, ""},
+	{"pull", pullOut{}, "hook is there when --on-swap ran"},
 	{"status", statusOut{}, ""},
 	{"ls", []lsBundle{}, ""},
 	{"show", publish.Manifest{}, "the release's manifest, as stored"},
