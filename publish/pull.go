@@ -117,7 +117,10 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 	if err := m.CheckServer(req.ServerVersion); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(req.Dest, ReleasesDir), 0o755); err != nil {
+	if err := os.MkdirAll(req.Dest, 0o755); err != nil {
+		return nil, err
+	}
+	if err := inRoot(req.Dest, func(r *os.Root) error { return r.MkdirAll(ReleasesDir, 0o755) }); err != nil {
 		return nil, err
 	}
 	unlock, err := lockDir(ctx, req.Dest)
@@ -140,7 +143,9 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 	if req.Check != nil {
 		if err := checkDir(ctx, res.Path, m, req.Check); err != nil {
 			if !res.Reused {
-				os.RemoveAll(res.Path) // refused: nothing of it stays
+				_ = inRoot(req.Dest, func(r *os.Root) error { // refused: nothing of it stays
+					return r.RemoveAll(path.Join(ReleasesDir, filepath.Base(res.Path)))
+				})
 			}
 			return nil, err
 		}
@@ -224,6 +229,17 @@ func download(ctx context.Context, s *Store, m *Manifest, raw []byte, dest strin
 	return filepath.Join(dest, ReleasesDir, final), total, syncDir(filepath.Join(dest, ReleasesDir))
 }
 
+// inRoot runs fn on an os.Root of dir: every write under a pulled folder
+// goes through one, so no name can reach outside it.
+func inRoot(dir string, fn func(*os.Root) error) error {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return fn(r)
+}
+
 // partialPrefix names a release folder being downloaded.
 const partialPrefix = ".partial-"
 
@@ -289,7 +305,11 @@ func randHex(n int) string {
 
 // lockDir takes DIR/.lock, so two pulls into one folder take turns.
 func lockDir(ctx context.Context, dir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	var f *os.File
+	err := inRoot(dir, func(r *os.Root) (err error) {
+		f, err = r.OpenFile(".lock", os.O_CREATE|os.O_RDWR, 0o644)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -465,16 +485,22 @@ func swapCurrent(dest, release string) (string, error) {
 	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(dest, ".current-"+hex.EncodeToString(rnd[:]))
-	if err := os.Symlink(filepath.Join(ReleasesDir, release), tmp); err != nil {
+	tmp := ".current-" + hex.EncodeToString(rnd[:])
+	err := inRoot(dest, func(r *os.Root) error {
+		if err := r.Symlink(path.Join(ReleasesDir, release), tmp); err != nil {
+			return err
+		}
+		if err := r.Rename(tmp, CurrentLink); err != nil {
+			r.Remove(tmp)
+			return fmt.Errorf("swap %s: %w", link, err)
+		}
+		now := time.Now()
+		_ = r.Chtimes(path.Join(ReleasesDir, release), now, now)
+		return nil
+	})
+	if err != nil {
 		return "", err
 	}
-	if err := os.Rename(tmp, link); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("swap %s: %w", link, err)
-	}
-	now := time.Now()
-	_ = os.Chtimes(filepath.Join(dest, ReleasesDir, release), now, now)
 	return prev, syncDir(dest)
 }
 
@@ -489,7 +515,8 @@ func cleanDead(dest, release string, log *slog.Logger) {
 			if filepath.Base(p) == partialPrefix+release {
 				continue // resumed by this pull
 			}
-			if err := os.RemoveAll(p); err != nil {
+			rel, _ := filepath.Rel(dest, p)
+			if err := inRoot(dest, func(r *os.Root) error { return r.RemoveAll(filepath.ToSlash(rel)) }); err != nil {
 				log.Warn("cannot remove what a killed pull left", "path", p, "err", err)
 				continue
 			}
@@ -526,7 +553,7 @@ func prune(dest string, keep int, current string) []string {
 		if i < keep-1 {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(root, r.name)); err == nil {
+		if err := inRoot(dest, func(rt *os.Root) error { return rt.RemoveAll(path.Join(ReleasesDir, r.name)) }); err == nil {
 			removed = append(removed, r.name)
 		}
 	}
