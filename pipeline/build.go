@@ -160,6 +160,13 @@ func (b *Builder) Build(ctx context.Context, bundle *Bundle) (*BuildResult, erro
 			// Unchanged, unless a blob of that release went missing or bad:
 			// then build again, and publish puts the blobs back.
 			m, _, err := b.Store.ReadManifest(ctx, bundle.Name, rel)
+			if err == nil && m.Fingerprint != fp {
+				// A build record is trusted only as far as the manifest it
+				// names agrees: a run must never promote (or sign) a
+				// release of other inputs.
+				return nil, fmt.Errorf("%w: the build record of fingerprint %.12s names release %s, whose manifest has fingerprint %.12s: the store was changed by hand; remove bundles/%s/builds/%s.json and run again",
+					publish.ErrVerify, fp, rel, m.Fingerprint, bundle.Name, fp)
+			}
 			if err == nil {
 				if b.VerifyExisting {
 					err = b.Store.CheckHashes(ctx, m)
@@ -399,6 +406,7 @@ func fingerprint(version string, bundle *Bundle, srcs []*Source) string {
 		Name         string              `json:"name"`
 		Files        []publish.InputFile `json:"files"`
 		DeltaVersion *int64              `json:"delta_version,omitempty"`
+		Mode         string              `json:"mode,omitempty"` // a file input's: chmod +x is a new release
 	}
 	doc := struct {
 		Version string  `json:"lockstep_version"`
@@ -406,7 +414,11 @@ func fingerprint(version string, bundle *Bundle, srcs []*Source) string {
 		Inputs  []input `json:"inputs"`
 	}{Version: version, Spec: bundle.Digest}
 	for _, s := range srcs {
-		doc.Inputs = append(doc.Inputs, input{s.Name, s.Files, s.DeltaVersion})
+		in := input{Name: s.Name, Files: s.Files, DeltaVersion: s.DeltaVersion}
+		if s.raw != "" {
+			in.Mode = fmt.Sprintf("%04o", uint32(s.rawMode))
+		}
+		doc.Inputs = append(doc.Inputs, in)
 	}
 	data, _ := json.Marshal(doc)
 	sum := sha256.Sum256(data)

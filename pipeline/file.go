@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -110,13 +111,16 @@ func (b *Builder) writeRaw(ctx context.Context, bundle *Bundle, src *Source, dir
 		if m, ok := cfg.Mode(); ok {
 			mode = m
 		}
+		mode = mode&0o755 | 0o600 // what a pull gives it (publish.Asset.FileMode)
 		a := publish.Asset{Name: name, File: name + info.Ext, Format: info.Name, FormatVersion: info.Version,
 			MediaType: info.MediaType, Options: cfg.Options(), Mode: fmt.Sprintf("%04o", uint32(mode))}
-		if err := copyRaw(ctx, src, filepath.Join(dir, a.File), &a); err != nil {
+		md5sum, err := copyRaw(ctx, src, filepath.Join(dir, a.File), &a)
+		if err != nil {
 			return out, fmt.Errorf("asset %q: %w", name, err)
 		}
-		if a.Size != src.Files[0].Size {
-			return out, fmt.Errorf("%w: input %q: %s changed while it was read (%d bytes, %d when listed); run again", ErrInput, src.Name, src.URL, a.Size, src.Files[0].Size)
+		// The bytes copied must be the ones the fingerprint names.
+		if sum := src.Files[0].Checksum; a.Size != src.Files[0].Size || (strings.HasPrefix(sum, "sha256:") && sum != "sha256:"+a.SHA256) || (strings.HasPrefix(sum, "md5:") && sum != "md5:"+md5sum) {
+			return out, fmt.Errorf("%w: input %q: %s changed while it was read (%d bytes, %d when listed): the fingerprint would not match the bytes shipped; run again", ErrInput, src.Name, src.URL, a.Size, src.Files[0].Size)
 		}
 		b.log().Info("asset sealed", "asset", a.Name, "format", a.Format, "bytes", a.Size, "sha256", a.SHA256, "mode", a.Mode)
 		out.assets = append(out.assets, a)
@@ -128,21 +132,23 @@ func (b *Builder) writeRaw(ctx context.Context, bundle *Bundle, src *Source, dir
 	return out, nil
 }
 
-func copyRaw(ctx context.Context, src *Source, dst string, a *publish.Asset) error {
+// copyRaw copies a file input's bytes to dst, filling a's size and
+// sha256; it returns their MD5 too, to compare with a store's checksum.
+func copyRaw(ctx context.Context, src *Source, dst string, a *publish.Asset) (string, error) {
 	r, err := src.bucket.NewReader(ctx, src.raw, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer r.Close()
 	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("two assets would be written to %s; rename one of them", filepath.Base(dst))
+		return "", fmt.Errorf("two assets would be written to %s; rename one of them", filepath.Base(dst))
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), r)
+	h, m := sha256.New(), md5.New()
+	n, err := io.Copy(io.MultiWriter(f, h, m), r)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -150,8 +156,8 @@ func copyRaw(ctx context.Context, src *Source, dst string, a *publish.Asset) err
 		err = cerr
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	a.Size, a.SHA256 = n, hex.EncodeToString(h.Sum(nil))
-	return nil
+	return hex.EncodeToString(m.Sum(nil)), nil
 }

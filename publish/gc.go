@@ -259,7 +259,7 @@ func gcBundle(ctx context.Context, s *Store, bundle string, opts GCOptions, cuto
 			return err
 		}
 		for _, n := range sigs {
-			if strings.HasSuffix(n, ".sig") {
+			if sigName.MatchString(n) { // not another release named R.something
 				if err := s.delete(ctx, prefix+n); err != nil && !errors.Is(err, ErrNotFound) {
 					return err
 				}
@@ -270,6 +270,9 @@ func gcBundle(ctx context.Context, s *Store, bundle string, opts GCOptions, cuto
 }
 
 var anySHA = regexp.MustCompile(`[0-9a-f]{64}`)
+
+// sigName is a signature object's name after its release's "<release>.".
+var sigName = regexp.MustCompile(`^[0-9a-f]{16}\.sig$`)
 
 type blobInfo struct {
 	sha  string

@@ -286,8 +286,10 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-// FileMode is the mode a pulled asset gets: Mode's permission bits (never
-// setuid, setgid or sticky), or 0644.
+// FileMode is the mode a pulled asset gets: Mode's permission bits, or
+// 0644. A pulled file is always readable and writable by its owner (pull
+// verifies and resumes it) and never writable by group or others, setuid,
+// setgid or sticky, whatever the manifest says.
 func (a *Asset) FileMode() (os.FileMode, error) {
 	if a.Mode == "" {
 		return 0o644, nil
@@ -296,5 +298,5 @@ func (a *Asset) FileMode() (os.FileMode, error) {
 	if err != nil || n > 0o777 || len(a.Mode) > 4 {
 		return 0, fmt.Errorf("mode %q is not permission bits in octal, such as 0755", a.Mode)
 	}
-	return os.FileMode(n), nil
+	return os.FileMode(n)&0o755 | 0o600, nil
 }

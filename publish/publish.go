@@ -116,6 +116,10 @@ func Publish(ctx context.Context, s *Store, st *Staged, opts PublishOptions) (_ 
 		// Published before. Its blobs are the staged ones (builds are
 		// deterministic): put back any that went missing or bad, so a rerun
 		// heals the store instead of saying "unchanged" over a broken release.
+		if old, _, err := s.ReadManifest(ctx, m.Bundle, rel); err == nil && old.Fingerprint != m.Fingerprint {
+			return nil, fmt.Errorf("%w: the build record of fingerprint %.12s names release %s, whose manifest has fingerprint %.12s: the store was changed by hand; remove %s and publish again",
+				ErrVerify, m.Fingerprint, rel, old.Fingerprint, buildKey(m.Bundle, m.Fingerprint))
+		}
 		res := &PublishResult{Release: rel, Unchanged: true}
 		if err := healRelease(ctx, s, st, rel, opts, res, log); err != nil {
 			return nil, err

@@ -89,12 +89,6 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 			if err := req.Trust.VerifyEntry(head); err != nil {
 				return nil, err
 			}
-			if acc, err := acceptedSeq(req.Dest, req.Bundle, req.Channel); err != nil {
-				return nil, err
-			} else if seq < acc {
-				return nil, fmt.Errorf("%w: channel %s of bundle %s is at entry %d, but this box accepted entry %d before: entries were removed or an old head replayed; keeping what it serves (look at lockstep history)",
-					ErrSignature, req.Channel, req.Bundle, seq, acc)
-			}
 		}
 	}
 	m, raw, err := s.readManifest(ctx, req.Bundle, release)
@@ -128,6 +122,16 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 		return nil, err
 	}
 	defer unlock()
+	if req.Trust != nil && seq > 0 {
+		// Under DIR's lock: no other pull can accept a higher entry
+		// between this check and the swap.
+		if acc, err := acceptedSeq(req.Dest, req.Bundle, req.Channel); err != nil {
+			return nil, err
+		} else if seq < acc {
+			return nil, fmt.Errorf("%w: channel %s of bundle %s is at entry %d, but this box accepted entry %d before: entries were removed or an old head replayed; keeping what it serves (look at lockstep history)",
+				ErrSignature, req.Channel, req.Bundle, seq, acc)
+		}
+	}
 	cleanDead(req.Dest, release, log)
 	relDir := filepath.Join(req.Dest, ReleasesDir, release)
 	res := &PullResult{Release: release, Seq: seq, Path: relDir}
@@ -150,16 +154,17 @@ func Pull(ctx context.Context, s *Store, req PullRequest) (*PullResult, error) {
 			return nil, err
 		}
 	}
+	if req.Trust != nil && seq > 0 {
+		// Before the swap: a box never serves an entry it has not recorded.
+		if err := acceptSeq(req.Dest, req.Bundle, req.Channel, seq); err != nil {
+			return nil, err
+		}
+	}
 	prev, err := swapCurrent(req.Dest, filepath.Base(res.Path))
 	if err != nil {
 		return nil, err
 	}
 	res.Previous = prev
-	if req.Trust != nil && seq > 0 {
-		if err := acceptSeq(req.Dest, req.Bundle, req.Channel, seq); err != nil {
-			return nil, err
-		}
-	}
 	res.Removed = prune(req.Dest, req.Keep, filepath.Base(res.Path))
 	if res.Removed == nil {
 		res.Removed = []string{}
@@ -389,6 +394,7 @@ func fetchAll(ctx context.Context, s *Store, assets []Asset, root *os.Root, dir 
 // and matching, it is not fetched again; shorter, the fetch resumes after
 // its bytes (and starts over once if the whole does not match).
 func fetchBlob(ctx context.Context, s *Store, a Asset, root *os.Root, name string, progress func(string, int64, int64)) (int64, error) {
+	_ = root.Chmod(name, 0o644) // a kept file may have its final mode (a crash after the chmod)
 	f, err := root.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return 0, err
@@ -400,15 +406,17 @@ func fetchBlob(ctx context.Context, s *Store, a Asset, root *os.Root, name strin
 		return 0, fmt.Errorf("asset %q: %w", a.Name, err)
 	}
 	if have == a.Size && hex.EncodeToString(h.Sum(nil)) == a.SHA256 {
-		return 0, nil // complete from a run that was stopped
+		return 0, f.Sync() // complete from a run that was stopped
 	}
-	if have > a.Size {
-		have = 0
+	if have >= a.Size {
+		have = 0 // too long, or whole and wrong: nothing to resume after
 	}
+	var total int64
 	for {
 		n, err := fetchFrom(ctx, s, a, f, have, h, progress)
+		total += n
 		if err == nil || have == 0 || !errors.Is(err, ErrVerify) {
-			return n, err
+			return total, err
 		}
 		// The bytes kept from before did not belong: start over.
 		have, h = 0, sha256.New()
@@ -441,13 +449,13 @@ func fetchFrom(ctx context.Context, s *Store, a Asset, f *os.File, have int64, h
 	}
 	n, err := copyHashed(f, src, h)
 	if err != nil {
-		return 0, fmt.Errorf("asset %q: %w", a.Name, err)
+		return n, fmt.Errorf("asset %q: %w", a.Name, err)
 	}
 	if have+n != a.Size {
-		return 0, fmt.Errorf("%w: asset %q: blob is %d bytes, the manifest says %d", ErrVerify, a.Name, have+n, a.Size)
+		return n, fmt.Errorf("%w: asset %q: blob is %d bytes, the manifest says %d", ErrVerify, a.Name, have+n, a.Size)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != a.SHA256 {
-		return 0, fmt.Errorf("%w: asset %q: blob has sha256 %s, the manifest says %s; the store is corrupt, pull keeps the current release", ErrVerify, a.Name, got, a.SHA256)
+		return n, fmt.Errorf("%w: asset %q: blob has sha256 %s, the manifest says %s; the store is corrupt, pull keeps the current release", ErrVerify, a.Name, got, a.SHA256)
 	}
 	if err := f.Sync(); err != nil {
 		return 0, fmt.Errorf("asset %q: %w", a.Name, err)
@@ -467,9 +475,13 @@ func verifyDir(ctx context.Context, dir string, m *Manifest) error {
 		if err := verifyFile(filepath.Join(dir, a.File), a); err != nil {
 			return err
 		}
+		// Its bytes are right: give it the manifest's mode if it lost it
+		// (or was pulled before lockstep recorded modes).
 		mode, _ := a.FileMode()
-		if fi, err := os.Stat(filepath.Join(dir, a.File)); err != nil || fi.Mode().Perm() != mode {
-			return fmt.Errorf("%w: %s: mode changed", ErrVerify, a.File)
+		if fi, err := os.Stat(filepath.Join(dir, a.File)); err == nil && fi.Mode().Perm() != mode {
+			if err := os.Chmod(filepath.Join(dir, a.File), mode); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -588,25 +600,70 @@ const acceptedFile = ".lockstep-accepted.json"
 
 func acceptedSeqs(dest string) (map[string]int64, error) {
 	m := map[string]int64{}
-	root, err := os.OpenRoot(dest)
+	return m, readState(dest, acceptedFile, &m)
+}
+
+// readState reads a JSON file a pull keeps in dest into v; a missing file
+// leaves v as it is.
+func readState(dest, name string, v any) error {
+	var data []byte
+	err := inRoot(dest, func(r *os.Root) (err error) {
+		data, err = r.ReadFile(name)
+		return err
+	})
 	if errors.Is(err, os.ErrNotExist) {
-		return m, nil
+		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %s: %v; remove it to start afresh", ErrVerify, filepath.Join(dest, name), err)
+	}
+	return nil
+}
+
+// writeState replaces a JSON file in dest with one rename.
+func writeState(dest, name string, v any) error {
+	data, _ := json.MarshalIndent(v, "", "  ")
+	return inRoot(dest, func(r *os.Root) error {
+		tmp := name + ".tmp"
+		if err := r.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+		return r.Rename(tmp, name)
+	})
+}
+
+// refusedFile keeps, in a pulled folder, the channel heads the box refused
+// (a bad signature, an asset its format cannot read, a failed swap hook),
+// so that an agent restarted does not fetch and refuse them again.
+const refusedFile = ".lockstep-refused.json"
+
+// Refusal is a channel head a box refused, and why.
+type Refusal struct {
+	Seq     int64  `json:"seq"`
+	Release string `json:"release"`
+	Reason  string `json:"reason"`
+}
+
+// Refused is the head of the channel this dest refused last; nil for none.
+func Refused(dest, bundle, ch string) (*Refusal, error) {
+	m := map[string]*Refusal{}
+	if err := readState(dest, refusedFile, &m); err != nil {
 		return nil, err
 	}
-	defer root.Close()
-	data, err := root.ReadFile(acceptedFile)
-	if errors.Is(err, os.ErrNotExist) {
-		return m, nil
+	return m[bundle+"/"+ch], nil
+}
+
+// Refuse records a refused head of the channel.
+func Refuse(dest, bundle, ch string, r Refusal) error {
+	m := map[string]*Refusal{}
+	if err := readState(dest, refusedFile, &m); err != nil {
+		return err
 	}
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v; it records the channel entries this box accepted: restore it, or remove it to accept the current heads again", ErrVerify, filepath.Join(dest, acceptedFile), err)
-	}
-	return m, nil
+	m[bundle+"/"+ch] = &r
+	return writeState(dest, refusedFile, m)
 }
 
 func acceptedSeq(dest, bundle, ch string) (int64, error) {
@@ -625,17 +682,7 @@ func acceptSeq(dest, bundle, ch string, seq int64) error {
 		return nil
 	}
 	m[bundle+"/"+ch] = seq
-	data, _ := json.MarshalIndent(m, "", "  ")
-	root, err := os.OpenRoot(dest)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	tmp := acceptedFile + ".tmp"
-	if err := root.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
-		return err
-	}
-	return root.Rename(tmp, acceptedFile)
+	return writeState(dest, acceptedFile, m)
 }
 
 // checkDir opens every asset of a release folder with check.

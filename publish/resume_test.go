@@ -45,7 +45,8 @@ func TestPullResumesAndChecksSpace(t *testing.T) {
 		want int64
 	}{
 		{"resumed", content[:100000], int64(len(content) - 100000)},
-		{"foreign bytes", strings.Repeat("x", 100000), int64(len(content))},
+		{"foreign bytes", strings.Repeat("x", 100000), int64(2*len(content) - 100000)}, // the resumed tail, then all of it again
+		{"whole and wrong", strings.Repeat("x", len(content)), int64(len(content))},
 		{"complete", content, 0},
 		{"too long", content + "extra", int64(len(content))},
 	} {

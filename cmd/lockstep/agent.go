@@ -210,6 +210,7 @@ type agentMetrics struct {
 	bytes     prometheus.Counter
 	swaps     prometheus.Counter
 	hookFails prometheus.Counter
+	refused   prometheus.Gauge
 }
 
 func newAgentMetrics() *agentMetrics {
@@ -222,8 +223,9 @@ func newAgentMetrics() *agentMetrics {
 		bytes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "lockstep_agent_bytes_downloaded_total", Help: "Asset bytes downloaded."}),
 		swaps:     prometheus.NewCounter(prometheus.CounterOpts{Name: "lockstep_agent_swaps_total", Help: "Releases swapped in."}),
 		hookFails: prometheus.NewCounter(prometheus.CounterOpts{Name: "lockstep_agent_hook_failures_total", Help: "--on-swap runs that failed."}),
+		refused:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "lockstep_agent_refused_seq", Help: "The channel entry the box last refused (0: none); it is not fetched again until the channel moves."}),
 	}
-	m.reg.MustRegister(m.release, m.seq, m.lastOK, m.failures, m.bytes, m.swaps, m.hookFails)
+	m.reg.MustRegister(m.release, m.seq, m.lastOK, m.failures, m.bytes, m.swaps, m.hookFails, m.refused)
 	return m
 }
 
@@ -278,9 +280,8 @@ func runAgent(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	var rejected *publish.Entry // a head refused after download: not again until the head moves
 	for {
-		err := agentPoll(c, e, req, m, st, &rejected)
+		err := agentPoll(c, e, req, m, st)
 		st.mu.Lock()
 		if err != nil {
 			st.LastError = err.Error()
@@ -300,8 +301,11 @@ func runAgent(c *cli.Context, e *env) error {
 	}
 }
 
-// agentPoll looks at the channel once and pulls when its head is new.
-func agentPoll(c *cli.Context, e *env, req publish.PullRequest, m *agentMetrics, st *agentState, rejected **publish.Entry) error {
+// agentPoll looks at the channel once and pulls when its head is new. A
+// head the box refused (recorded in DEST, so a restart remembers it) is
+// not fetched again until the channel moves; meanwhile the box serves what
+// it had and stays healthy.
+func agentPoll(c *cli.Context, e *env, req publish.PullRequest, m *agentMetrics, st *agentState) error {
 	head, err := e.store.Head(e.ctx, req.Bundle, req.Channel)
 	if err != nil {
 		return err
@@ -315,13 +319,21 @@ func agentPoll(c *cli.Context, e *env, req publish.PullRequest, m *agentMetrics,
 	if same {
 		return nil // nothing new: no re-hashing every interval
 	}
-	if r := *rejected; r != nil && r.Seq == head.Seq && r.Release == head.Release {
-		return fmt.Errorf("channel %s entry %d (release %s) was refused before; waiting for the next promotion", req.Channel, head.Seq, head.Release)
+	refused, err := publish.Refused(req.Dest, req.Bundle, req.Channel)
+	if err != nil {
+		return err
+	}
+	if refused != nil && refused.Seq == head.Seq && refused.Release == head.Release {
+		m.refused.Set(float64(head.Seq))
+		return nil
 	}
 	res, err := publish.Pull(e.ctx, e.store, req)
 	if err != nil {
 		if errors.Is(err, publish.ErrVerify) || errors.Is(err, publish.ErrIncompatible) {
-			*rejected = head
+			m.refused.Set(float64(head.Seq))
+			if rerr := publish.Refuse(req.Dest, req.Bundle, req.Channel, publish.Refusal{Seq: head.Seq, Release: head.Release, Reason: err.Error()}); rerr != nil {
+				e.log.Warn("agent: cannot record the refusal", "err", rerr)
+			}
 		}
 		return err
 	}
@@ -333,7 +345,10 @@ func agentPoll(c *cli.Context, e *env, req publish.PullRequest, m *agentMetrics,
 		m.hookFails.Inc()
 		if out.Hook.RolledBack != "" {
 			served = out.Hook.RolledBack
-			*rejected = head
+			m.refused.Set(float64(head.Seq))
+			if rerr := publish.Refuse(req.Dest, req.Bundle, req.Channel, publish.Refusal{Seq: head.Seq, Release: head.Release, Reason: herr.Error()}); rerr != nil {
+				e.log.Warn("agent: cannot record the refusal", "err", rerr)
+			}
 		}
 	}
 	if res.Previous != res.Release {

@@ -164,31 +164,46 @@ func TestPullAgent(t *testing.T) {
 	}
 }
 
-// TestPullResume: a pull killed with SIGKILL mid-download leaves
-// DIR/current as it was (here: absent), and the next pull downloads only
-// what was not finished.
+// TestPullResume is the agent's crash acceptance, on a local store and on
+// MinIO: the agent, serving R1, is killed with SIGKILL while it downloads
+// R2 (after three of its four assets, before the last); current still
+// points at R1, never at an incomplete release; restarted, it downloads
+// only the unfinished asset and swaps R2 in.
 func TestPullResume(t *testing.T) {
 	for _, b := range cliBackends[:2] {
 		t.Run(b.name, func(t *testing.T) {
 			dir := t.TempDir()
 			store := b.url(t, dir)
-			var r struct{ Release string }
-			okJSON(t, store, &r, "run", "--spec", filepath.Join(repoRoot(t), "testdata", "demo.yaml"))
-			var m publish.Manifest
-			okJSON(t, store, &m, "show", "--bundle", "places", r.Release)
-			last := m.Assets[len(m.Assets)-1]
-			args := []string{"pull", "--bundle", "places", "--dest", filepath.Join(dir, "probe")}
-			ops := storeOps(t, store, args...) // the last is the last asset's read
-
+			demo := filepath.Join(repoRoot(t), "testdata", "demo.yaml")
+			var r1, r2 struct{ Release string }
+			okJSON(t, store, &r1, "run", "--spec", demo)
 			dest := filepath.Join(dir, "srv")
+			ok(t, store, "pull", "--bundle", "places", "--dest", dest)
+			// R2: the demo with other compression, so every asset differs.
+			text, _ := os.ReadFile(demo)
+			spec2 := filepath.Join(filepath.Dir(demo), ".resume-test-"+b.name+".yaml")
+			os.WriteFile(spec2, []byte(strings.ReplaceAll(string(text), "compression: zstd", "compression: none")), 0o644)
+			defer os.Remove(spec2)
+			okJSON(t, store, &r2, "run", "--spec", spec2)
+			var m publish.Manifest
+			okJSON(t, store, &m, "show", "--bundle", "places", r2.Release)
+			last := m.Assets[len(m.Assets)-1]
+			// The agent's first poll reads the head (2 store operations),
+			// then pulls: its last operation is the last asset's read.
+			ops := 2 + storeOps(t, store, "pull", "--bundle", "places", "--dest", filepath.Join(dir, "probe"))
+
 			pause := filepath.Join(dir, "pause")
-			cmd := exec.Command(binary, "--store", store, "pull", "--bundle", "places", "--dest", dest)
-			cmd.Env = append(os.Environ(), fmt.Sprintf("LOCKSTEP_PAUSE_AT_OP=%d", ops), "LOCKSTEP_PAUSE_FILE="+pause)
+			agent := func(env ...string) *exec.Cmd {
+				cmd := exec.Command(binary, "--store", store, "pull", "--bundle", "places", "--dest", dest, "--watch", "--interval", "200ms", "--listen", freePort(t))
+				cmd.Env = append(os.Environ(), env...)
+				return cmd
+			}
+			cmd := agent(fmt.Sprintf("LOCKSTEP_PAUSE_AT_OP=%d", ops), "LOCKSTEP_PAUSE_FILE="+pause)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
 			waitUntil(t, "the pause before the last asset", 20*time.Second, func() bool { _, err := os.Stat(pause); return err == nil })
-			part := filepath.Join(dest, "releases", ".partial-"+r.Release)
+			part := filepath.Join(dest, "releases", ".partial-"+r2.Release)
 			waitUntil(t, "the other assets downloaded", 20*time.Second, func() bool {
 				for _, a := range m.Assets[:len(m.Assets)-1] {
 					if fi, err := os.Stat(filepath.Join(part, a.File)); err != nil || fi.Size() != a.Size {
@@ -199,14 +214,21 @@ func TestPullResume(t *testing.T) {
 			})
 			cmd.Process.Kill()
 			cmd.Wait()
-			if _, err := os.Lstat(filepath.Join(dest, "current")); err == nil {
-				t.Fatalf("current points somewhere after a killed first pull")
+			if got := currentRelease(dest); got != r1.Release {
+				t.Fatalf("after the kill, current is %q, want %s", got, r1.Release)
 			}
-			var res publish.PullResult
-			okJSON(t, store, &res, "pull", "--bundle", "places", "--dest", dest)
-			if res.Release != r.Release || res.Downloaded != last.Size {
-				t.Errorf("resumed pull downloaded %d bytes, want only the unfinished asset's %d", res.Downloaded, last.Size)
+			cmd = agent()
+			addr := cmd.Args[len(cmd.Args)-1]
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
 			}
+			defer func() { cmd.Process.Kill(); cmd.Wait() }()
+			waitUntil(t, "R2 swapped in", 20*time.Second, func() bool { return currentRelease(dest) == r2.Release })
+			want := fmt.Sprintf("lockstep_agent_bytes_downloaded_total %d", last.Size)
+			waitUntil(t, "the metrics", 5*time.Second, func() bool {
+				_, body := httpGet(t, "http://"+addr+"/metrics")
+				return strings.Contains(body, want)
+			})
 			ok(t, store, "status", "--dest", dest, "--verify")
 		})
 	}

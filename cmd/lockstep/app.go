@@ -96,7 +96,8 @@ func newApp() *cli.App {
 			},
 			{
 				Name: "sign", Usage: "sign a published release's manifest with --sign-key (an unsigned release, or a new key while keys rotate)",
-				Flags:  []cli.Flag{needBundle, &cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "release `ID` (required)"}, signKeyFlag, output},
+				Flags: []cli.Flag{needBundle, &cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "release `ID` (required)"}, signKeyFlag, output,
+					&cli.StringSliceFlag{Name: "trust-key", Usage: "sign only if one of these public keys (`FILE` or env:VAR) already signed the manifest: while keys rotate, the new key vouches for nothing the old one did not"}},
 				Action: withEnv(runSign),
 			},
 			{

@@ -109,6 +109,17 @@ func runSign(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	keys, err := trust(c)
+	if err != nil {
+		return err
+	}
+	if keys != nil {
+		// A new key vouches only for what a trusted key already signed:
+		// a manifest changed in the store since is refused.
+		if err := e.store.VerifyRelease(e.ctx, c.String("bundle"), c.String("release"), raw, keys); err != nil {
+			return err
+		}
+	}
 	if err := e.store.SignRelease(e.ctx, c.String("bundle"), c.String("release"), raw, s); err != nil {
 		return err
 	}

@@ -166,6 +166,16 @@ func signed(t *testing.T, store, dir string) {
 	refused("log cut back", "this box accepted entry 4 before", k1+".pub", k2+".pub")
 	storeObject(t, store, entryKeyOf(4), good4)
 
+	// Rotation: the new key vouches only for what the old one signed. A
+	// manifest changed in the store since is refused.
+	goodA := storeObject(t, store, "bundles/places/releases/"+a.Release+".json", nil)
+	storeObject(t, store, "bundles/places/releases/"+a.Release+".json", []byte(strings.Replace(string(goodA), `"lockstep_version": "test"`, `"lockstep_version": "evil"`, 1)))
+	if r := lockstep(t, store, "sign", "--bundle", "places", "--release", a.Release, "--sign-key", k2+".key", "--trust-key", k1+".pub"); r.code != 5 {
+		t.Errorf("sign over a changed manifest: exit %d: %s", r.code, r.stderr)
+	}
+	storeObject(t, store, "bundles/places/releases/"+a.Release+".json", goodA)
+	ok(t, store, "sign", "--bundle", "places", "--release", a.Release, "--sign-key", k2+".key", "--trust-key", k1+".pub")
+
 	// Rotation, last step: the old key removed. A release and entry signed
 	// by the new key alone are accepted.
 	var c struct{ Release string }

@@ -57,8 +57,8 @@ func (Format) Configure(opts map[string]any) (formats.Config, error) {
 // only, never setuid, setgid or sticky.
 func ParseMode(s string) (fs.FileMode, error) {
 	n, err := strconv.ParseUint(s, 8, 32)
-	if err != nil || n > 0o777 {
-		return 0, fmt.Errorf("give the permission bits in octal, such as \"0755\" or \"0644\"")
+	if err != nil || n > 0o777 || n&0o400 == 0 {
+		return 0, fmt.Errorf("give the permission bits in octal, readable by the owner, such as \"0755\" or \"0644\"")
 	}
 	return fs.FileMode(n), nil
 }
