@@ -59,6 +59,9 @@ type Bundle struct {
 
 	// Digest is the sha256 of the bundle's own section, in canonical JSON.
 	Digest string `yaml:"-" json:"-"`
+	// canonical is that JSON, recorded in the manifest so that `rebuild`
+	// can build the release again from the manifest alone.
+	canonical []byte
 	// dir resolves relative input paths.
 	dir string
 	// configs holds each asset's validated format options.
@@ -165,7 +168,7 @@ func ParseSpec(path string, data []byte, reg *formats.Registry) (*Spec, error) {
 		}
 		canon, _ := json.Marshal(b)
 		sum := sha256.Sum256(canon)
-		b.Digest = hex.EncodeToString(sum[:])
+		b.Digest, b.canonical = hex.EncodeToString(sum[:]), canon
 	}
 	return s, nil
 }

@@ -33,13 +33,16 @@ type Manifest struct {
 	Created         time.Time `json:"created"`
 	LockstepVersion string    `json:"lockstep_version"`
 	SpecDigest      string    `json:"spec_digest"`
-	Fingerprint     string    `json:"fingerprint"`
-	Parent          string    `json:"parent,omitempty"`
-	ParentSeq       int64     `json:"parent_seq,omitempty"` // the channel entry Parent was read from; 0: the channel had none
-	Requires        *Requires `json:"requires,omitempty"`
-	Inputs          []Input   `json:"inputs"`
-	Assets          []Asset   `json:"assets"`
-	Checks          []Check   `json:"checks"`
+	// Spec is the bundle's spec section in canonical JSON, whose sha256 is
+	// SpecDigest once compacted: what `rebuild` builds from.
+	Spec        json.RawMessage `json:"spec,omitempty"`
+	Fingerprint string          `json:"fingerprint"`
+	Parent      string          `json:"parent,omitempty"`
+	ParentSeq   int64           `json:"parent_seq,omitempty"` // the channel entry Parent was read from; 0: the channel had none
+	Requires    *Requires       `json:"requires,omitempty"`
+	Inputs      []Input         `json:"inputs"`
+	Assets      []Asset         `json:"assets"`
+	Checks      []Check         `json:"checks"`
 	// Overrides are the failed checks a person pushed through, and why.
 	Overrides []Override `json:"overrides,omitempty"`
 	// Partitions are the rows per value of a column, for the assets whose

@@ -205,6 +205,11 @@ func download(ctx context.Context, s *Store, m *Manifest, raw []byte, dest strin
 			ErrNoSpace, dest, sizeText(int64(free)), m.Release, sizeText(need), sizeText(spaceMargin))
 	}
 	total, err := fetchAll(ctx, s, m.Assets, root, part, progress)
+	if errors.Is(err, ErrVerify) {
+		// The store's copy is bad: nothing here is worth resuming. (A
+		// crash or a network error keeps the folder for the next pull.)
+		_ = root.RemoveAll(part)
+	}
 	if err != nil {
 		return "", 0, err
 	}

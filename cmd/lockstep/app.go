@@ -90,6 +90,12 @@ func newApp() *cli.App {
 				}),
 			},
 			{
+				Name: "rebuild", Usage: "build a published release again from its manifest alone, and prove every asset byte-identical (or say where each differs)",
+				Flags: []cli.Flag{needBundle, &cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "release `ID` (required)"}, stageFlag, output,
+					&cli.BoolFlag{Name: "allow-version-change", Usage: "rebuild although the release was built by another lockstep version"}},
+				Action: withEnv(runRebuild),
+			},
+			{
 				Name: "keygen", Usage: "make an ed25519 key pair for signing: NAME.key (private) and NAME.pub", ArgsUsage: "NAME",
 				Flags:  []cli.Flag{output},
 				Action: runKeygen,
@@ -192,7 +198,7 @@ func newApp() *cli.App {
 		"publish": optArg, "show": oneArg, "query": someArgs, "diff": twoArgs,
 		"verify": anyArgs, "inspect": oneArg, "completion": oneArg, "init": oneArg, "help": optArg, "keygen": oneArg,
 	}, map[string][]string{
-		"promote": {"bundle", "release"}, "rollback": {"bundle"}, "republish": {"bundle", "release"}, "sign": {"bundle", "release", "sign-key"},
+		"promote": {"bundle", "release"}, "rollback": {"bundle"}, "republish": {"bundle", "release"}, "sign": {"bundle", "release", "sign-key"}, "rebuild": {"bundle", "release"},
 		"pull": {"bundle", "dest"}, "status": {"dest"}, "show": {"bundle"}, "history": {"bundle"}, "diff": {"bundle"},
 	})
 	return app
@@ -216,6 +222,7 @@ lockstep run --spec lockstep.yaml --override places/rows.max_drop --reason "EU d
 	"pull": `lockstep --store s3://bucket/releases pull -b places -c production --dest /srv/places
 lockstep pull -b places --dest /srv/places --server-version 1.4.2 --keep 5`,
 	"ls":      `lockstep ls; lockstep ls -b places -o json`,
+	"rebuild": `lockstep rebuild -b places -r 20261130T120000Z-1a2b3c4d   # exit 0: every asset byte-identical`,
 	"keygen":  `lockstep keygen release-2026   # release-2026.key (private, 0600) and release-2026.pub`,
 	"sign":    `lockstep sign -b places -r 20261130T120000Z-1a2b3c4d --sign-key release-2027.key`,
 	"show":    `lockstep show -b places 20261130T120000Z-1a2b3c4d`,

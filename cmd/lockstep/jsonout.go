@@ -42,6 +42,7 @@ var jsonOutputs = []struct {
 	{"inspect", pipeline.Inspection{}, ""},
 	{"validate", validateOut{}, ""},
 	{"init", initOut{}, ""},
+	{"rebuild", pipeline.RebuildResult{}, "also printed when an asset differs (exit 5)"},
 	{"keygen", keygenOut{}, ""},
 	{"sign", signOut{}, ""},
 	{"version", versionOut{}, ""},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/lockstep-data/lockstep/pipeline"
 	"github.com/lockstep-data/lockstep/publish"
 )
 
@@ -125,4 +126,31 @@ func runSign(c *cli.Context, e *env) error {
 	}
 	out := signOut{Bundle: c.String("bundle"), Release: c.String("release"), KeyID: s.ID()}
 	return e.out.print(out, func(w *tw) { w.line("signed %s release %s with key %s", out.Bundle, out.Release, out.KeyID) })
+}
+
+// runRebuild is `rebuild`: build a published release again from its
+// manifest and prove its assets byte-identical.
+func runRebuild(c *cli.Context, e *env) error {
+	bld := &pipeline.Builder{Registry: e.reg, Version: version, StageDir: c.String("stage"), Logger: e.log}
+	res, err := pipeline.Rebuild(e.ctx, bld, e.store, c.String("bundle"), c.String("release"),
+		pipeline.RebuildOptions{AllowVersionChange: c.Bool("allow-version-change")})
+	if res == nil {
+		return err
+	}
+	if perr := e.out.print(res, func(w *tw) {
+		w.line("  ASSET\tRESULT\tSIZE\tSHA256")
+		for _, a := range res.Assets {
+			if a.Identical {
+				w.line("  %s\tidentical\t%s\t%.12s", a.Name, bytesText(a.Size), a.SHA256)
+				continue
+			}
+			w.line("  %s\tDIFFERS at byte %d\t%s -> %s\t%.12s -> %.12s", a.Name, a.FirstDiff, bytesText(a.Size), bytesText(a.RebuiltSize), a.SHA256, a.RebuiltSHA256)
+		}
+		if res.Identical {
+			w.line("rebuilt %s release %s from its manifest: every asset byte-identical", res.Bundle, res.Release)
+		}
+	}); perr != nil {
+		return perr
+	}
+	return err
 }

@@ -53,7 +53,7 @@ func TestUsageErrors(t *testing.T) {
 	required := map[string][]string{
 		"promote": {"bundle", "release"}, "rollback": {"bundle"}, "republish": {"bundle", "release"},
 		"pull": {"bundle", "dest"}, "status": {"dest"}, "show": {"bundle"}, "history": {"bundle"}, "diff": {"bundle"},
-		"sign": {"bundle", "release", "sign-key"},
+		"sign": {"bundle", "release", "sign-key"}, "rebuild": {"bundle", "release"},
 	}
 	key := filepath.Join(t.TempDir(), "k") // keygen's NAME: a run that gets this far writes there
 	// Arguments that satisfy each command's count, and one too many.
