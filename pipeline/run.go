@@ -20,6 +20,7 @@ type RunResult struct {
 	Seq           int64  `json:"seq"` // the channel entry serving Release; 0 when none does
 	BytesUploaded int64  `json:"bytes_uploaded"`
 	BytesSkipped  int64  `json:"bytes_skipped"`
+	Rows          int64  `json:"rows"` // the release's asset rows, summed
 	// Checks are the release's check results, as its manifest records them.
 	Checks []publish.Check `json:"checks"`
 	// Overrides are the failed checks pushed through with --override.
@@ -96,6 +97,9 @@ func Run(ctx context.Context, b *Builder, bundle *Bundle, opts RunOptions) (_ *R
 		}
 	}
 	res.Checks, res.Overrides = m.Checks, m.Overrides
+	for _, a := range m.Assets {
+		res.Rows += a.Rows
+	}
 	if res.Overrides == nil {
 		res.Overrides = []publish.Override{}
 	}

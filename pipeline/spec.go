@@ -56,6 +56,8 @@ type Bundle struct {
 	Memory any `yaml:"memory" json:"-"`
 	// Checks are every asset's default data-quality checks (docs/checks.md).
 	Checks *CheckSpec `yaml:"checks" json:"checks,omitempty"`
+	// ScheduleSpec is when `lockstep schedule` runs the bundle.
+	ScheduleSpec `yaml:",inline"`
 
 	// Digest is the sha256 of the bundle's own section, in canonical JSON.
 	Digest string `yaml:"-" json:"-"`
@@ -198,6 +200,9 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 		b.memory = n
 	default:
 		return bad(at("memory"), "memory: %v is not a size such as 536870912, \"512MiB\" or \"2GiB\"", m)
+	}
+	if err := b.ScheduleSpec.validate(at, bad); err != nil {
+		return err
 	}
 	if b.Memory != nil && b.memory < MinMemory {
 		return bad(at("memory"), "memory: %d bytes is below the 16MiB a build needs to sort; raise it", b.memory)
@@ -420,11 +425,21 @@ func validKeys(typeName string) []string {
 		}
 		return nil
 	}
+	return yamlKeys(t)
+}
+
+// yamlKeys lists a struct's YAML keys, those of inlined structs included.
+func yamlKeys(t reflect.Type) []string {
 	var keys []string
 	for i := range t.NumField() {
-		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
-		if tag != "" && tag != "-" {
-			keys = append(keys, tag)
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		if strings.HasSuffix(tag, ",inline") {
+			keys = append(keys, yamlKeys(f.Type)...)
+			continue
+		}
+		if name := strings.Split(tag, ",")[0]; name != "" && name != "-" {
+			keys = append(keys, name)
 		}
 	}
 	return keys

@@ -90,6 +90,15 @@ func newApp() *cli.App {
 				}),
 			},
 			{
+				Name: "schedule", Usage: "a daemon: run each bundle on the cron of its spec (schedule:, timezone:, jitter:, missed:), never two runs of one bundle at once",
+				Flags: []cli.Flag{specFlag, stageFlag, memoryFlag, signKeyFlag, lockWaitFlag(writerLockWait),
+					&cli.StringSliceFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "run only these bundles (repeatable; default: every bundle with a schedule)"},
+					&cli.StringFlag{Name: "listen", Usage: "serve /healthz and Prometheus /metrics on `ADDR` (such as 127.0.0.1:9465)"},
+					&cli.DurationFlag{Name: "grace", Value: 5 * time.Minute, Usage: "on SIGTERM, how long a run in flight may take to finish before it is abandoned (leaving nothing partial)"},
+					&cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}},
+				Action: withStore(storeCreate, runSchedule),
+			},
+			{
 				Name: "rebuild", Usage: "build a published release again from its manifest alone, and prove every asset byte-identical (or say where each differs)",
 				Flags: []cli.Flag{needBundle, &cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "release `ID` (required)"}, stageFlag, output,
 					&cli.BoolFlag{Name: "allow-version-change", Usage: "rebuild although the release was built by another lockstep version"}},
@@ -221,12 +230,13 @@ lockstep run --spec lockstep.yaml --override places/rows.max_drop --reason "EU d
 	"republish": `lockstep republish -b places -c production -r 20261101T120000Z-9f8e7d6c`,
 	"pull": `lockstep --store s3://bucket/releases pull -b places -c production --dest /srv/places
 lockstep pull -b places --dest /srv/places --server-version 1.4.2 --keep 5`,
-	"ls":      `lockstep ls; lockstep ls -b places -o json`,
-	"rebuild": `lockstep rebuild -b places -r 20261130T120000Z-1a2b3c4d   # exit 0: every asset byte-identical`,
-	"keygen":  `lockstep keygen release-2026   # release-2026.key (private, 0600) and release-2026.pub`,
-	"sign":    `lockstep sign -b places -r 20261130T120000Z-1a2b3c4d --sign-key release-2027.key`,
-	"show":    `lockstep show -b places 20261130T120000Z-1a2b3c4d`,
-	"history": `lockstep history -b places -c production -o json`,
+	"ls":       `lockstep ls; lockstep ls -b places -o json`,
+	"schedule": `lockstep --store s3://bucket/releases schedule --spec lockstep.yaml --listen 127.0.0.1:9465`,
+	"rebuild":  `lockstep rebuild -b places -r 20261130T120000Z-1a2b3c4d   # exit 0: every asset byte-identical`,
+	"keygen":   `lockstep keygen release-2026   # release-2026.key (private, 0600) and release-2026.pub`,
+	"sign":     `lockstep sign -b places -r 20261130T120000Z-1a2b3c4d --sign-key release-2027.key`,
+	"show":     `lockstep show -b places 20261130T120000Z-1a2b3c4d`,
+	"history":  `lockstep history -b places -c production -o json`,
 	"query": `lockstep query --dest /srv/places names prefix:Dal
 lockstep query -b places -r 20261130T120000Z-1a2b3c4d geoip 8.8.8.8
 lockstep query --dest /srv/places names -- -5           # a key that starts with '-'`,

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // schedule timezones on hosts without a zone database
 
 	"github.com/urfave/cli/v2"
 
