@@ -58,6 +58,9 @@ type Bundle struct {
 	Checks *CheckSpec `yaml:"checks" json:"checks,omitempty"`
 	// ScheduleSpec is when `lockstep schedule` runs the bundle.
 	ScheduleSpec `yaml:",inline"`
+	// AllowOverrides are the URL prefixes under which rebuild events may
+	// point each input (`lockstep consume`); none by default.
+	AllowOverrides AllowOverrides `yaml:"allow_overrides" json:"-"`
 
 	// Digest is the sha256 of the bundle's own section, in canonical JSON.
 	Digest string `yaml:"-" json:"-"`
@@ -203,6 +206,16 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 	}
 	if err := b.ScheduleSpec.validate(at, bad); err != nil {
 		return err
+	}
+	for _, in := range sortedKeys(b.AllowOverrides) {
+		if _, ok := b.Inputs[in]; !ok {
+			return bad(at("allow_overrides", in), "allow_overrides: the bundle has no input %q (inputs: %s)", in, strings.Join(sortedKeys(b.Inputs), ", "))
+		}
+		for _, p := range b.AllowOverrides[in] {
+			if _, err := publish.ParseLocation(p); err != nil || !strings.HasSuffix(p, "/") {
+				return bad(at("allow_overrides", in), "allow_overrides: %q: give a URL prefix ending in /, such as s3://bucket/spark/places/", p)
+			}
+		}
 	}
 	if b.Memory != nil && b.memory < MinMemory {
 		return bad(at("memory"), "memory: %d bytes is below the 16MiB a build needs to sort; raise it", b.memory)

@@ -99,6 +99,17 @@ func newApp() *cli.App {
 				Action: withStore(storeCreate, runSchedule),
 			},
 			{
+				Name: "consume", Usage: "a daemon: build, publish and promote on the rebuild events of a Kafka topic (docs/events.md); poison events go to a dead-letter topic",
+				Flags: append([]cli.Flag{specFlag, stageFlag, memoryFlag, signKeyFlag, lockWaitFlag(writerLockWait),
+					&cli.StringFlag{Name: "topic", Usage: "the rebuild events' `TOPIC` (required)"},
+					&cli.StringFlag{Name: "group", Usage: "the consumer `GROUP` (required)"},
+					&cli.StringFlag{Name: "dead-letter-topic", Usage: "where poison events go, with their error (default: TOPIC.dlq)"},
+					&cli.StringFlag{Name: "events-topic", Usage: "write a \"release promoted\" event to `TOPIC` for each promotion"},
+					&cli.StringFlag{Name: "listen", Usage: "serve /healthz and Prometheus /metrics on `ADDR`"},
+					&cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}}, kafkaFlags()...),
+				Action: withStore(storeCreate, runConsume),
+			},
+			{
 				Name: "rebuild", Usage: "build a published release again from its manifest alone, and prove every asset byte-identical (or say where each differs)",
 				Flags: []cli.Flag{needBundle, &cli.StringFlag{Name: "release", Aliases: []string{"r"}, Usage: "release `ID` (required)"}, stageFlag, output,
 					&cli.BoolFlag{Name: "allow-version-change", Usage: "rebuild although the release was built by another lockstep version"}},

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+	"github.com/urfave/cli/v2"
+
+	"github.com/lockstep-data/lockstep/pipeline"
+	"github.com/lockstep-data/lockstep/publish"
+)
+
+// kafkaFlags connect to a cluster: brokers, TLS and SASL.
+func kafkaFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "brokers", EnvVars: []string{"LOCKSTEP_KAFKA_BROKERS"}, Usage: "Kafka bootstrap `HOST:PORT` (repeatable or comma-separated)"},
+		&cli.BoolFlag{Name: "kafka-tls", Usage: "connect with TLS"},
+		&cli.StringFlag{Name: "kafka-tls-ca", Usage: "CA certificates (PEM `FILE`) for the brokers' TLS; default: the system's"},
+		&cli.StringFlag{Name: "kafka-sasl", Usage: "SASL mechanism: plain, scram-sha-256 or scram-sha-512"},
+		&cli.StringFlag{Name: "kafka-user", EnvVars: []string{"LOCKSTEP_KAFKA_USER"}, Usage: "SASL user"},
+		&cli.StringFlag{Name: "kafka-password", EnvVars: []string{"LOCKSTEP_KAFKA_PASSWORD"}, Usage: "SASL password (prefer the environment variable)"},
+	}
+}
+
+// kafkaConn builds the dialer (for readers) and transport (for writers).
+func kafkaConn(c *cli.Context) (*kafka.Dialer, *kafka.Transport, error) {
+	d := &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true}
+	t := &kafka.Transport{DialTimeout: 10 * time.Second}
+	if c.Bool("kafka-tls") || c.String("kafka-tls-ca") != "" {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if f := c.String("kafka-tls-ca"); f != "" {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: --kafka-tls-ca: %v", errUsage, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, nil, fmt.Errorf("%w: --kafka-tls-ca %s holds no PEM certificate", errUsage, f)
+			}
+			cfg.RootCAs = pool
+		}
+		d.TLS, t.TLS = cfg, cfg
+	}
+	var mech sasl.Mechanism
+	switch m := c.String("kafka-sasl"); m {
+	case "":
+	case "plain":
+		mech = plain.Mechanism{Username: c.String("kafka-user"), Password: c.String("kafka-password")}
+	case "scram-sha-256", "scram-sha-512":
+		algo := scram.SHA256
+		if m == "scram-sha-512" {
+			algo = scram.SHA512
+		}
+		var err error
+		if mech, err = scram.Mechanism(algo, c.String("kafka-user"), c.String("kafka-password")); err != nil {
+			return nil, nil, fmt.Errorf("%w: --kafka-sasl %s: %v", errUsage, m, err)
+		}
+	default:
+		return nil, nil, fmt.Errorf("%w: --kafka-sasl %q: use plain, scram-sha-256 or scram-sha-512", errUsage, m)
+	}
+	d.SASLMechanism, t.SASL = mech, mech
+	return d, t, nil
+}
+
+// PromotedEventSchema names the version of the events lockstep writes when
+// it moves a channel.
+const PromotedEventSchema = "lockstep.promoted/v1"
+
+// promotedEvent is a "release promoted" event (docs/events.md).
+type promotedEvent struct {
+	Schema         string    `json:"schema"`
+	Bundle         string    `json:"bundle"`
+	Channel        string    `json:"channel"`
+	Seq            int64     `json:"seq"`
+	Release        string    `json:"release"`
+	ManifestSHA256 string    `json:"manifest_sha256"`
+	Previous       string    `json:"previous"`
+	Action         string    `json:"action"`
+	Time           time.Time `json:"time"`
+}
+
+// runConsume is `consume`: build on the rebuild events of a topic.
+func runConsume(c *cli.Context, e *env) error {
+	spec, err := pipeline.LoadSpec(c.String("spec"), e.reg)
+	if err != nil {
+		return err
+	}
+	brokers := c.StringSlice("brokers")
+	if len(brokers) == 0 || c.String("topic") == "" || c.String("group") == "" {
+		return fmt.Errorf("%w: consume needs --brokers, --topic and --group", errUsage)
+	}
+	dialer, transport, err := kafkaConn(c)
+	if err != nil {
+		return err
+	}
+	sign, err := signer(c)
+	if err != nil {
+		return err
+	}
+	dlq := c.String("dead-letter-topic")
+	if dlq == "" {
+		dlq = c.String("topic") + ".dlq"
+	}
+	var events *kafka.Writer
+	if t := c.String("events-topic"); t != "" {
+		events = &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: t, Transport: transport, AllowAutoTopicCreation: true,
+			RequiredAcks: kafka.RequireAll, Balancer: &kafka.Hash{}, BatchTimeout: 10 * time.Millisecond}
+		defer events.Close()
+	}
+	reg := prometheus.NewRegistry()
+	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lockstep_consume_events_total",
+		Help: "Events by outcome: published, unchanged, superseded, coalesced, dead-lettered."}, []string{"bundle", "outcome"})
+	lastOK := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lockstep_consume_last_success_timestamp_seconds",
+		Help: "When an event of the bundle was last handled."}, []string{"bundle"})
+	reg.MustRegister(outcomes, lastOK)
+	if addr := c.String("listen"); addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("--listen %s: %w", addr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+	}
+	run := func(ctx context.Context, b *pipeline.Bundle, ev *pipeline.RebuildEvent) (*pipeline.RunResult, error) {
+		bld, err := e.builder(c, b)
+		if err != nil {
+			return nil, err
+		}
+		reason := ev.Reason
+		if reason == "" {
+			reason = "kafka event"
+		}
+		if ev.RequestedBy != "" {
+			reason += " (requested by " + ev.RequestedBy + ")"
+		}
+		res, err := pipeline.Run(ctx, bld, b, pipeline.RunOptions{
+			Publish: publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, LockWait: c.Duration("lock-wait"), Signer: sign},
+			Reason:  reason, Logger: e.log,
+		})
+		if err == nil && res.Promoted && events != nil {
+			if perr := emitPromoted(ctx, e, events, res.Bundle, res.Channel, res.Seq); perr != nil {
+				e.log.Warn("consume: the release promoted event was not written", "err", perr)
+			}
+		}
+		return res, err
+	}
+	e.log.Info("consuming", "topic", c.String("topic"), "group", c.String("group"), "dead_letters", dlq)
+	return pipeline.Consume(e.ctx, spec, pipeline.ConsumeOptions{
+		Brokers: brokers, Topic: c.String("topic"), Group: c.String("group"), DeadLetters: dlq,
+		Dialer: dialer, Transport: transport, Logger: e.log, Run: run,
+		OnEvent: func(ce pipeline.ConsumeEvent) {
+			outcomes.WithLabelValues(ce.Bundle, ce.Outcome).Inc()
+			if ce.Err == nil {
+				lastOK.WithLabelValues(ce.Bundle).SetToCurrentTime()
+			}
+			e.log.Info("event handled", "bundle", ce.Bundle, "partition", ce.Partition, "offset", ce.Offset, "outcome", ce.Outcome)
+		},
+	})
+}
+
+// emitPromoted writes the "release promoted" event of a channel's head,
+// keyed by bundle so that one partition orders one bundle's events.
+func emitPromoted(ctx context.Context, e *env, w *kafka.Writer, bundle, channel string, seq int64) error {
+	ent, err := e.store.ReadEntry(ctx, bundle, channel, seq)
+	if err != nil {
+		return err
+	}
+	data, _ := json.Marshal(promotedEvent{Schema: PromotedEventSchema, Bundle: ent.Bundle, Channel: ent.Channel, Seq: ent.Seq,
+		Release: ent.Release, ManifestSHA256: ent.ManifestSHA256, Previous: ent.Previous, Action: ent.Action, Time: ent.Time})
+	// Retried a little: the first write to a topic being created fails.
+	for i := 0; ; i++ {
+		err := w.WriteMessages(ctx, kafka.Message{Key: []byte(bundle), Value: data})
+		if err == nil || i == 20 || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+func produce(t *testing.T, brokers, topic string, values ...string) {
+	t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers), Topic: topic, AllowAutoTopicCreation: true, RequiredAcks: kafka.RequireAll,
+		Balancer: &kafka.Hash{}, BatchTimeout: 5 * time.Millisecond}
+	defer w.Close()
+	var msgs []kafka.Message
+	for _, v := range values {
+		msgs = append(msgs, kafka.Message{Key: []byte("k"), Value: []byte(v)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		err := w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("produce to %s: %v", topic, err)
+		}
+		time.Sleep(200 * time.Millisecond) // the topic is being created
+	}
+}
+
+// readTopic reads n messages from a topic's first partition, from the start.
+func readTopic(t *testing.T, brokers, topic string, n int) []kafka.Message {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{brokers}, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out []kafka.Message
+	for len(out) < n {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %s: got %d of %d messages: %v", topic, len(out), n, err)
+		}
+		out = append(out, m)
+	}
+	// And no more: one more read must time out.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel2()
+	if m, err := r.ReadMessage(ctx2); err == nil {
+		t.Errorf("%s has more than %d messages: %s", topic, n, m.Value)
+	}
+	return out
+}
+
+type consumer struct {
+	cmd    *exec.Cmd
+	addr   string
+	stderr *bytes.Buffer
+	done   chan error
+}
+
+func startConsumer(t *testing.T, store, spec, brokers, topic, group string, extra ...string) *consumer {
+	t.Helper()
+	c := &consumer{addr: freePort(t), stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	args := append([]string{"--store", store, "--log-level", "info", "consume", "--spec", spec, "--brokers", brokers,
+		"--topic", topic, "--group", group, "--listen", c.addr}, extra...)
+	c.cmd = exec.Command(binary, args...)
+	c.cmd.Env = append(os.Environ(), "LOCKSTEP_STAGE="+stageDir(t))
+	c.cmd.Stderr = c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.done <- c.cmd.Wait() }()
+	t.Cleanup(func() { c.cmd.Process.Kill() })
+	return c
+}
+
+var eventsTotal = regexp.MustCompile(`lockstep_consume_events_total\{bundle="([^"]*)",outcome="([^"]+)"\} (\d+)`)
+
+// handled counts the events the consumer handled, by bundle/outcome.
+func (c *consumer) handled(t *testing.T) map[string]int {
+	_, body := httpGet(t, "http://"+c.addr+"/metrics")
+	out := map[string]int{}
+	for _, m := range eventsTotal.FindAllStringSubmatch(body, -1) {
+		n, _ := strconv.Atoi(m[3])
+		out[m[1]+"/"+m[2]] += n
+		out["all"] += n
+	}
+	return out
+}
+
+func (c *consumer) stop(t *testing.T) {
+	t.Helper()
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.done:
+		if err != nil {
+			t.Errorf("consume did not stop cleanly: %v\n%s", err, c.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("consume did not stop on SIGTERM")
+	}
+}
+
+func event(bundle string, inputs map[string]string) string {
+	b, _ := json.Marshal(map[string]any{"schema": "lockstep.rebuild/v1", "bundle": bundle, "inputs": inputs, "reason": "spark done", "requested_by": "test"})
+	return string(b)
+}
+
+// TestConsume is issue 13's Kafka acceptance against a real broker:
+// replays, poison events of each kind, a burst, and release events out.
+func TestConsume(t *testing.T) {
+	brokers := needService(t, "LOCKSTEP_KAFKA", "a Kafka broker")
+	dir := t.TempDir()
+	store := "file://" + filepath.Join(dir, "store")
+	os.MkdirAll(filepath.Join(dir, "spark"), 0o755)
+	src := filepath.Join(repoRoot(t), "testdata", "places")
+	ents, _ := os.ReadDir(src)
+	for _, v := range []string{"v1", "v2"} {
+		os.MkdirAll(filepath.Join(dir, "spark", v), 0o755)
+		for i, e := range ents {
+			if v == "v2" && i == len(ents)-1 {
+				continue // v2: one part file fewer
+			}
+			data, _ := os.ReadFile(filepath.Join(src, e.Name()))
+			os.WriteFile(filepath.Join(dir, "spark", v, e.Name()), data, 0o644)
+		}
+	}
+	v1, v2 := filepath.Join(dir, "spark", "v1"), filepath.Join(dir, "spark", "v2")
+	spec := filepath.Join(dir, "spec.yaml")
+	os.WriteFile(spec, []byte(fmt.Sprintf(`bundles:
+  places:
+    allow_overrides: {places: ["%s/"]}
+    inputs: {places: {url: %s}}
+    assets: {places: {format: arrow, input: places}}
+  gated:
+    checks: {rows: {min: 1000000}}
+    inputs: {places: {url: %s}}
+    assets: {places: {format: arrow, input: places}}
+  other:
+    inputs: {places: {url: %s}}
+    assets: {by_id: {format: kv, input: places, options: {key: id, value: json}}}
+`, filepath.Join(dir, "spark"), v1, src, src)), 0o644)
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	topic, events := "rebuild-"+suffix, "promoted-"+suffix
+
+	e1, e2 := event("places", map[string]string{"places": v1}), event("places", map[string]string{"places": v2})
+	produce(t, brokers, topic,
+		e1, e1, e1, e2, e2, e2, // each replayed 3 times
+		`{not json`,        // poison: unparseable
+		event("nope", nil), // poison: an unknown bundle
+		event("places", map[string]string{"places": "/etc/"}), // poison: a forbidden override
+		event("gated", nil), // poison: a failed gate
+		event("other", nil), // good, after the poison
+	)
+	c := startConsumer(t, store, spec, brokers, topic, "g1-"+suffix, "--events-topic", events)
+	waitUntil(t, "the events handled", 60*time.Second, func() bool { return c.handled(t)["all"] >= 11 })
+	c.stop(t)
+
+	var h []historyEntry
+	okJSON(t, store, &h, "history", "--bundle", "places")
+	var rels []lsBundle
+	okJSON(t, store, &rels, "ls", "--bundle", "places")
+	if len(rels) != 1 || len(rels[0].Releases) != 2 || len(h) != 2 {
+		t.Fatalf("two distinct inputs, each 3 times: %d releases, %d entries, want 2 and 2: %+v", len(rels[0].Releases), len(h), h)
+	}
+	head := h[len(h)-1]
+	var show struct{ Inputs []struct{ URL string } }
+	okJSON(t, store, &show, "show", "--bundle", "places", head.Release)
+	if len(show.Inputs) != 1 || !strings.HasSuffix(show.Inputs[0].URL, "/spark/v2") {
+		t.Errorf("the channel serves %s, not the newest input's release: %+v", head.Release, show)
+	}
+	dlq := readTopic(t, brokers, topic+".dlq", 4)
+	for i, want := range []string{"not a lockstep.rebuild/v1 event", `unknown bundle "nope"`, "may not be overridden with /etc/", "data-quality gate failed"} {
+		var errText string
+		for _, hd := range dlq[i].Headers {
+			if hd.Key == "lockstep-error" {
+				errText = string(hd.Value)
+			}
+		}
+		if !strings.Contains(errText, want) {
+			t.Errorf("dead letter %d: error %q, want %q", i, errText, want)
+		}
+	}
+	var oh []historyEntry
+	okJSON(t, store, &oh, "history", "--bundle", "other")
+	if len(oh) != 1 {
+		t.Errorf("the good event after the poison: %+v", oh)
+	}
+	// Release events out: one per promotion, read back by another consumer.
+	out := readTopic(t, brokers, events, 3)
+	var promoted []string
+	for _, m := range out {
+		var pe promotedEvent
+		if err := json.Unmarshal(m.Value, &pe); err != nil || pe.Schema != PromotedEventSchema {
+			t.Fatalf("release event %s: %v", m.Value, err)
+		}
+		promoted = append(promoted, fmt.Sprintf("%s#%d", pe.Bundle, pe.Seq))
+	}
+	if strings.Join(promoted, " ") != "places#1 places#2 other#1" {
+		t.Errorf("release events: %v", promoted)
+	}
+
+	// Replaying everything from the earliest offset (a new group) adds no
+	// channel entry.
+	c = startConsumer(t, store, spec, brokers, topic, "g2-"+suffix)
+	waitUntil(t, "the replay handled", 60*time.Second, func() bool { return c.handled(t)["all"] >= 11 })
+	c.stop(t)
+	okJSON(t, store, &h, "history", "--bundle", "places")
+	if len(h) != 2 || h[1].Release != head.Release {
+		t.Errorf("the replay moved the channel: %+v", h)
+	}
+
+	// A burst of 20 events for one bundle: at most 2 builds.
+	burst := make([]string, 20)
+	for i := range burst {
+		burst[i] = event("other", nil)
+	}
+	topic2 := topic + "-burst"
+	produce(t, brokers, topic2, burst...)
+	c = startConsumer(t, store, spec, brokers, topic2, "g3-"+suffix)
+	waitUntil(t, "the burst handled", 60*time.Second, func() bool { return c.handled(t)["all"] >= 20 })
+	got := c.handled(t)
+	c.stop(t)
+	if builds := got["all"] - got["other/coalesced"]; builds > 2 {
+		t.Errorf("20 events gave %d builds: %v", builds, got)
+	}
+}

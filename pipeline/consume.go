@@ -1,0 +1,303 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// RebuildEventSchema names the version of the events `consume` reads.
+const RebuildEventSchema = "lockstep.rebuild/v1"
+
+// RebuildEvent asks for a build of a bundle (docs/events.md).
+type RebuildEvent struct {
+	Schema string `json:"schema"`
+	Bundle string `json:"bundle"`
+	// Inputs override input URLs (such as the folder a Spark job has just
+	// written), each under a prefix the bundle's allow_overrides permits.
+	Inputs         map[string]string `json:"inputs,omitempty"`
+	Reason         string            `json:"reason,omitempty"`
+	RequestedBy    string            `json:"requested_by,omitempty"`
+	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+}
+
+// ErrPoison is an event that can never succeed: unparseable, for an unknown
+// bundle, with a forbidden override, or failing a gate. It goes to the
+// dead-letter topic, and the partition moves on.
+var ErrPoison = errors.New("poison event")
+
+// maxEventBytes bounds an event's size.
+const maxEventBytes = 64 << 10
+
+// ParseEvent reads an event and resolves the bundle it asks for, with its
+// overrides applied. Every error is an ErrPoison.
+func ParseEvent(spec *Spec, data []byte) (*RebuildEvent, *Bundle, error) {
+	if len(data) > maxEventBytes {
+		return nil, nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrPoison, len(data), maxEventBytes)
+	}
+	var ev RebuildEvent
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		return nil, nil, fmt.Errorf("%w: not a %s event: %v", ErrPoison, RebuildEventSchema, err)
+	}
+	if ev.Schema != RebuildEventSchema {
+		return &ev, nil, fmt.Errorf("%w: schema %q, want %q", ErrPoison, ev.Schema, RebuildEventSchema)
+	}
+	b, ok := spec.Bundles[ev.Bundle]
+	if !ok {
+		return &ev, nil, fmt.Errorf("%w: unknown bundle %q (bundles: %s)", ErrPoison, ev.Bundle, strings.Join(spec.Names(), ", "))
+	}
+	if len(ev.Inputs) == 0 {
+		return &ev, b, nil
+	}
+	c := *b
+	c.Inputs = map[string]*InputSpec{}
+	for name, in := range b.Inputs {
+		cp := *in
+		c.Inputs[name] = &cp
+	}
+	for _, name := range sortedKeys(ev.Inputs) {
+		url := ev.Inputs[name]
+		in, ok := c.Inputs[name]
+		if !ok {
+			return &ev, nil, fmt.Errorf("%w: bundle %s has no input %q (inputs: %s)", ErrPoison, ev.Bundle, name, strings.Join(sortedKeys(b.Inputs), ", "))
+		}
+		if !b.overrideAllowed(name, url) {
+			return &ev, nil, fmt.Errorf("%w: bundle %s: input %q may not be overridden with %s; the spec's allow_overrides permits %s", ErrPoison, ev.Bundle, name, url, b.allowedText(name))
+		}
+		in.URL = url
+	}
+	return &ev, &c, nil
+}
+
+// AllowOverrides permits rebuild events to point a bundle's inputs at other
+// URLs, under these prefixes (input name -> URL prefixes).
+type AllowOverrides map[string][]string
+
+func (b *Bundle) overrideAllowed(input, url string) bool {
+	if strings.Contains(url, "..") {
+		return false
+	}
+	for _, p := range b.AllowOverrides[input] {
+		if strings.HasPrefix(url, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *Bundle) allowedText(input string) string {
+	if len(b.AllowOverrides[input]) == 0 {
+		return "none for it"
+	}
+	return strings.Join(b.AllowOverrides[input], ", ")
+}
+
+// ConsumeOptions configures Consume.
+type ConsumeOptions struct {
+	Brokers                   []string
+	Topic, Group, DeadLetters string
+	Dialer                    *kafka.Dialer
+	Transport                 *kafka.Transport
+	Logger                    *slog.Logger
+	// Run runs one build of a bundle for an event.
+	Run func(ctx context.Context, b *Bundle, ev *RebuildEvent) (*RunResult, error)
+	// OnEvent sees what became of each event (for metrics).
+	OnEvent func(ConsumeEvent)
+	// MaxBackoff caps the wait between retries of a transient failure.
+	MaxBackoff time.Duration
+}
+
+// ConsumeEvent is what became of one event.
+type ConsumeEvent struct {
+	Bundle    string
+	Partition int
+	Offset    int64
+	Outcome   string // published, unchanged, superseded, coalesced, dead-lettered
+	Err       error
+	Result    *RunResult
+}
+
+// Consume reads rebuild events from a consumer group until ctx is done.
+// Each batch of events already fetched is processed in order: events for a
+// bundle that arrive while it builds coalesce into one follow-up build
+// (the newest event's), a poison event goes to the dead-letter topic with
+// its error, a transient failure is retried with backoff, and only then
+// are the batch's offsets committed (in offset order per partition, as
+// kafka-go commits the highest of each). A replayed event builds inputs
+// already published: it publishes nothing and, the channel having moved
+// on, promotes nothing.
+func Consume(ctx context.Context, spec *Spec, opts ConsumeOptions) error {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = 30 * time.Second
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: opts.Brokers, Topic: opts.Topic, GroupID: opts.Group, Dialer: opts.Dialer,
+		MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 250 * time.Millisecond,
+		StartOffset:    kafka.FirstOffset,
+		CommitInterval: 0, // synchronous commits
+		SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second,
+		ReadBackoffMax: 2 * time.Second,
+	})
+	defer r.Close()
+	dlq := &kafka.Writer{Addr: kafka.TCP(opts.Brokers...), Topic: opts.DeadLetters, Transport: opts.Transport,
+		AllowAutoTopicCreation: true, RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond}
+	defer dlq.Close()
+	var next []kafka.Message // what arrived while the last batch built
+	for {
+		batch := next
+		next = nil
+		if len(batch) == 0 {
+			// Idle: the next event is built as soon as it comes, alone.
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				log.Warn("consume: fetch failed; retrying", "err", err)
+				if sleep(ctx, time.Second) != nil {
+					return nil
+				}
+				continue
+			}
+			batch = []kafka.Message{m}
+		}
+		if err := processBatch(ctx, spec, opts, dlq, batch, log); err != nil {
+			return nil // ctx done: nothing committed, the events come again
+		}
+		if err := r.CommitMessages(ctx, batch...); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Warn("consume: commit failed; the events may come again (harmless: replays do nothing)", "err", err)
+		}
+		// Events that came during the build coalesce: one follow-up build
+		// per bundle, with its newest event.
+		for len(next) < 1000 {
+			fctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			m, err := r.FetchMessage(fctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			next = append(next, m)
+		}
+	}
+}
+
+// processBatch handles fetched events, coalescing each bundle's into one
+// build with its newest event, and returns only when every event is done
+// (built, or dead-lettered) or ctx is done.
+func processBatch(ctx context.Context, spec *Spec, opts ConsumeOptions, dlq *kafka.Writer, batch []kafka.Message, log *slog.Logger) error {
+	type job struct {
+		ev     *RebuildEvent
+		bundle *Bundle
+		msg    kafka.Message
+	}
+	newest := map[string]job{}
+	var order []string
+	report := func(ce ConsumeEvent) {
+		if opts.OnEvent != nil {
+			opts.OnEvent(ce)
+		}
+	}
+	for _, m := range batch {
+		ev, b, err := ParseEvent(spec, m.Value)
+		if err != nil {
+			if err := deadLetter(ctx, dlq, m, err); err != nil {
+				return err
+			}
+			report(ConsumeEvent{Partition: m.Partition, Offset: m.Offset, Outcome: "dead-lettered", Err: err})
+			log.Warn("consume: poison event dead-lettered", "partition", m.Partition, "offset", m.Offset, "err", err)
+			continue
+		}
+		if old, ok := newest[b.Name]; ok {
+			report(ConsumeEvent{Bundle: b.Name, Partition: old.msg.Partition, Offset: old.msg.Offset, Outcome: "coalesced"})
+		} else {
+			order = append(order, b.Name)
+		}
+		newest[b.Name] = job{ev, b, m}
+	}
+	for _, name := range order {
+		j := newest[name]
+		backoff := 200 * time.Millisecond
+		for {
+			res, err := opts.Run(ctx, j.bundle, j.ev)
+			if err == nil {
+				report(ConsumeEvent{Bundle: name, Partition: j.msg.Partition, Offset: j.msg.Offset, Outcome: outcomeOf(res), Result: res})
+				break
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, ErrGateFailed) || errors.Is(err, ErrSpec) {
+				perr := fmt.Errorf("%w: %v", ErrPoison, err)
+				if err := deadLetter(ctx, dlq, j.msg, perr); err != nil {
+					return err
+				}
+				report(ConsumeEvent{Bundle: name, Partition: j.msg.Partition, Offset: j.msg.Offset, Outcome: "dead-lettered", Err: perr})
+				log.Warn("consume: event dead-lettered", "bundle", name, "offset", j.msg.Offset, "err", firstLine(err))
+				break
+			}
+			log.Warn("consume: build failed; retrying", "bundle", name, "in", backoff, "err", firstLine(err))
+			if sleep(ctx, backoff) != nil {
+				return ctx.Err()
+			}
+			backoff = min(2*backoff, opts.MaxBackoff)
+		}
+	}
+	return nil
+}
+
+func outcomeOf(res *RunResult) string {
+	if res.Published {
+		return "published"
+	}
+	return res.Status
+}
+
+func firstLine(err error) string { return strings.SplitN(err.Error(), "\n", 2)[0] }
+
+// deadLetter writes a poison event to the dead-letter topic with its error
+// and origin in headers, retrying until it lands or ctx is done.
+func deadLetter(ctx context.Context, w *kafka.Writer, m kafka.Message, cause error) error {
+	dm := kafka.Message{Key: m.Key, Value: m.Value, Headers: append(slices.Clone(m.Headers),
+		kafka.Header{Key: "lockstep-error", Value: []byte(cause.Error())},
+		kafka.Header{Key: "lockstep-topic", Value: []byte(m.Topic)},
+		kafka.Header{Key: "lockstep-partition", Value: []byte(strconv.Itoa(m.Partition))},
+		kafka.Header{Key: "lockstep-offset", Value: []byte(strconv.FormatInt(m.Offset, 10))},
+	)}
+	for {
+		err := w.WriteMessages(ctx, dm)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if sleep(ctx, time.Second) != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
