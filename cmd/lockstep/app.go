@@ -70,7 +70,7 @@ func newApp() *cli.App {
 			},
 			{
 				Name: "run", Usage: "build, publish and promote a bundle: what cron, Airflow and CI call",
-				Flags:  []cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait), overrideFlag, signKeyFlag},
+				Flags: append([]cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait), overrideFlag, signKeyFlag}, eventsFlags()...),
 				Action: checkFirst(checkBuildFlags, withStore(storeCreate, runRun)),
 			},
 			{
@@ -91,11 +91,11 @@ func newApp() *cli.App {
 			},
 			{
 				Name: "schedule", Usage: "a daemon: run each bundle on the cron of its spec (schedule:, timezone:, jitter:, missed:), never two runs of one bundle at once",
-				Flags: []cli.Flag{specFlag, stageFlag, memoryFlag, signKeyFlag, lockWaitFlag(writerLockWait),
+				Flags: append([]cli.Flag{specFlag, stageFlag, memoryFlag, signKeyFlag, lockWaitFlag(writerLockWait),
 					&cli.StringSliceFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "run only these bundles (repeatable; default: every bundle with a schedule)"},
 					&cli.StringFlag{Name: "listen", Usage: "serve /healthz and Prometheus /metrics on `ADDR` (such as 127.0.0.1:9465)"},
 					&cli.DurationFlag{Name: "grace", Value: 5 * time.Minute, Usage: "on SIGTERM, how long a run in flight may take to finish before it is abandoned (leaving nothing partial)"},
-					&cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}},
+					&cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}}, eventsFlags()...),
 				Action: withStore(storeCreate, runSchedule),
 			},
 			{
@@ -104,9 +104,8 @@ func newApp() *cli.App {
 					&cli.StringFlag{Name: "topic", Usage: "the rebuild events' `TOPIC` (required)"},
 					&cli.StringFlag{Name: "group", Usage: "the consumer `GROUP` (required)"},
 					&cli.StringFlag{Name: "dead-letter-topic", Usage: "where poison events go, with their error (default: TOPIC.dlq)"},
-					&cli.StringFlag{Name: "events-topic", Usage: "write a \"release promoted\" event to `TOPIC` for each promotion"},
 					&cli.StringFlag{Name: "listen", Usage: "serve /healthz and Prometheus /metrics on `ADDR`"},
-					&cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}}, kafkaFlags()...),
+					&cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}}, eventsFlags()...),
 				Action: withStore(storeCreate, runConsume),
 			},
 			{

@@ -23,7 +23,7 @@ func moveFlags(extra ...cli.Flag) []cli.Flag {
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "text or json", Value: "text"},
 		lockWaitFlag(writerLockWait),
 		signKeyFlag,
-	}, extra...)
+	}, append(extra, eventsFlags()...)...)
 }
 
 // How long commands wait for a conflicting store lease (see publish/lock.go):
@@ -55,10 +55,18 @@ func move(fn func(context.Context, *publish.Store, publish.PromoteRequest) (*pub
 }
 
 func runMove(c *cli.Context, e *env, fn func(context.Context, *publish.Store, publish.PromoteRequest) (*publish.Entry, error), req publish.PromoteRequest) error {
+	events, err := eventsWriter(c)
+	if err != nil {
+		return err
+	}
+	if events != nil {
+		defer events.Close()
+	}
 	ent, err := fn(e.ctx, e.store, req)
 	if err != nil {
 		return err
 	}
+	announce(e.ctx, e, events, ent)
 	out := moveOut{Bundle: ent.Bundle, Channel: ent.Channel, historyEntry: entryOut(ent)}
 	return e.out.print(out, func(w *tw) {
 		w.line("%s/%s #%d -> %s (%s, was %s)", ent.Bundle, ent.Channel, ent.Seq, ent.Release, ent.Action, orNone(ent.Previous))

@@ -341,6 +341,13 @@ func runRun(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	events, err := eventsWriter(c)
+	if err != nil {
+		return err
+	}
+	if events != nil {
+		defer events.Close()
+	}
 	prog := newProgress("uploaded", e.out.json)
 	res, err := pipeline.Run(e.ctx, bld, b, pipeline.RunOptions{
 		Publish: publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, Progress: prog.update,
@@ -351,6 +358,7 @@ func runRun(c *cli.Context, e *env) error {
 	if err != nil {
 		return e.gateReport(err)
 	}
+	announceRun(e.ctx, e, events, res)
 	return e.out.print(res, func(w *tw) {
 		if res.Published {
 			checkTable(w, res.Checks)

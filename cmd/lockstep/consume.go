@@ -75,6 +75,42 @@ func kafkaConn(c *cli.Context) (*kafka.Dialer, *kafka.Transport, error) {
 	return d, t, nil
 }
 
+// eventsFlags are the flags of every command that moves a channel: where
+// its "release promoted" events go.
+func eventsFlags() []cli.Flag {
+	return append([]cli.Flag{&cli.StringFlag{Name: "events-topic", EnvVars: []string{"LOCKSTEP_EVENTS_TOPIC"},
+		Usage: "write a \"release promoted\" event (docs/events.md) to Kafka `TOPIC` for each channel move; needs --brokers"}}, kafkaFlags()...)
+}
+
+// eventsWriter opens the writer of --events-topic; nil when it is unset.
+func eventsWriter(c *cli.Context) (*kafka.Writer, error) {
+	topic := c.String("events-topic")
+	if topic == "" {
+		return nil, nil
+	}
+	brokers := c.StringSlice("brokers")
+	if len(brokers) == 0 {
+		return nil, fmt.Errorf("%w: --events-topic needs --brokers (or LOCKSTEP_KAFKA_BROKERS)", errUsage)
+	}
+	_, transport, err := kafkaConn(c)
+	if err != nil {
+		return nil, err
+	}
+	return &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Transport: transport, AllowAutoTopicCreation: true,
+		RequiredAcks: kafka.RequireAll, Balancer: &kafka.Hash{}, BatchTimeout: 10 * time.Millisecond}, nil
+}
+
+// announce writes the event of a channel entry when w is set. A failure is
+// logged, not returned: the channel has moved, and boxes that poll see it.
+func announce(ctx context.Context, e *env, w *kafka.Writer, ent *publish.Entry) {
+	if w == nil || ent == nil {
+		return
+	}
+	if err := emitEntry(ctx, w, ent); err != nil {
+		e.log.Warn("the release promoted event was not written; boxes that poll still see the move", "bundle", ent.Bundle, "channel", ent.Channel, "seq", ent.Seq, "err", err)
+	}
+}
+
 // PromotedEventSchema names the version of the events lockstep writes when
 // it moves a channel.
 const PromotedEventSchema = "lockstep.promoted/v1"
@@ -114,10 +150,11 @@ func runConsume(c *cli.Context, e *env) error {
 	if dlq == "" {
 		dlq = c.String("topic") + ".dlq"
 	}
-	var events *kafka.Writer
-	if t := c.String("events-topic"); t != "" {
-		events = &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: t, Transport: transport, AllowAutoTopicCreation: true,
-			RequiredAcks: kafka.RequireAll, Balancer: &kafka.Hash{}, BatchTimeout: 10 * time.Millisecond}
+	events, err := eventsWriter(c)
+	if err != nil {
+		return err
+	}
+	if events != nil {
 		defer events.Close()
 	}
 	reg := prometheus.NewRegistry()
@@ -154,10 +191,8 @@ func runConsume(c *cli.Context, e *env) error {
 			Publish: publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, LockWait: c.Duration("lock-wait"), Signer: sign},
 			Reason:  reason, Logger: e.log,
 		})
-		if err == nil && res.Promoted && events != nil {
-			if perr := emitPromoted(ctx, e, events, res.Bundle, res.Channel, res.Seq); perr != nil {
-				e.log.Warn("consume: the release promoted event was not written", "err", perr)
-			}
+		if err == nil && res.Promoted {
+			announceRun(ctx, e, events, res)
 		}
 		return res, err
 	}
@@ -175,18 +210,27 @@ func runConsume(c *cli.Context, e *env) error {
 	})
 }
 
-// emitPromoted writes the "release promoted" event of a channel's head,
-// keyed by bundle so that one partition orders one bundle's events.
-func emitPromoted(ctx context.Context, e *env, w *kafka.Writer, bundle, channel string, seq int64) error {
-	ent, err := e.store.ReadEntry(ctx, bundle, channel, seq)
-	if err != nil {
-		return err
+// announceRun writes the event of the entry a run wrote.
+func announceRun(ctx context.Context, e *env, w *kafka.Writer, res *pipeline.RunResult) {
+	if w == nil || !res.Promoted {
+		return
 	}
+	ent, err := e.store.ReadEntry(ctx, res.Bundle, res.Channel, res.Seq)
+	if err != nil {
+		e.log.Warn("the release promoted event was not written", "err", err)
+		return
+	}
+	announce(ctx, e, w, ent)
+}
+
+// emitEntry writes the "release promoted" event of a channel entry, keyed
+// by bundle so that one partition orders one bundle's events.
+func emitEntry(ctx context.Context, w *kafka.Writer, ent *publish.Entry) error {
 	data, _ := json.Marshal(promotedEvent{Schema: PromotedEventSchema, Bundle: ent.Bundle, Channel: ent.Channel, Seq: ent.Seq,
 		Release: ent.Release, ManifestSHA256: ent.ManifestSHA256, Previous: ent.Previous, Action: ent.Action, Time: ent.Time})
 	// Retried a little: the first write to a topic being created fails.
 	for i := 0; ; i++ {
-		err := w.WriteMessages(ctx, kafka.Message{Key: []byte(bundle), Value: data})
+		err := w.WriteMessages(ctx, kafka.Message{Key: []byte(ent.Bundle), Value: data})
 		if err == nil || i == 20 || ctx.Err() != nil {
 			return err
 		}

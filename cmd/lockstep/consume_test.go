@@ -239,3 +239,78 @@ func TestConsume(t *testing.T) {
 		t.Errorf("20 events gave %d builds: %v", builds, got)
 	}
 }
+
+// TestConsumeKilled: a consumer killed with SIGKILL mid-run (just before
+// its channel entry) and restarted processes the event once in effect: one
+// release, one entry, nothing lost.
+func TestConsumeKilled(t *testing.T) {
+	brokers := needService(t, "LOCKSTEP_KAFKA", "a Kafka broker")
+	dir := t.TempDir()
+	store := "file://" + filepath.Join(dir, "store")
+	spec := writeSpec(t, dir, filepath.Join(repoRoot(t), "testdata", "places"), "")
+	// How many store operations a run of this bundle makes, on a twin store.
+	ops := storeOps(t, "file://"+filepath.Join(dir, "twin"), "run", "--spec", spec)
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	topic, group := "killed-"+suffix, "gk-"+suffix
+	produce(t, brokers, topic, event("places", nil))
+
+	c := &consumer{addr: freePort(t), stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	c.cmd = exec.Command(binary, "--store", store, "consume", "--spec", spec, "--brokers", brokers, "--topic", topic, "--group", group)
+	// The last operation releases the lease; the one before writes the entry.
+	c.cmd.Env = append(os.Environ(), "LOCKSTEP_STAGE="+stageDir(t), fmt.Sprintf("LOCKSTEP_CRASH_AT_OP=%d", ops-1))
+	c.cmd.Stderr = c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	err := c.cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != -1 {
+		t.Fatalf("the consumer was not killed: %v\n%s", err, c.stderr.String())
+	}
+	var before []lsBundle
+	okJSON(t, store, &before, "ls", "--bundle", "places")
+	if len(before) != 1 || len(before[0].Channels) != 0 {
+		t.Fatalf("the killed run moved the channel: %+v", before)
+	}
+	c = startConsumer(t, store, spec, brokers, topic, group)
+	waitUntil(t, "the event handled again", 60*time.Second, func() bool { return c.handled(t)["all"] >= 1 })
+	c.stop(t)
+	var h []historyEntry
+	okJSON(t, store, &h, "history", "--bundle", "places")
+	var rels []lsBundle
+	okJSON(t, store, &rels, "ls", "--bundle", "places")
+	if len(h) != 1 || len(rels) != 1 || len(rels[0].Releases) != 1 || h[0].Release != rels[0].Releases[0] {
+		t.Fatalf("after the restart: entries %+v, releases %+v", h, rels)
+	}
+}
+
+// TestMoveEvents: run, promote and rollback each write one "release
+// promoted" event to --events-topic, the channel entry's fields.
+func TestMoveEvents(t *testing.T) {
+	brokers := needService(t, "LOCKSTEP_KAFKA", "a Kafka broker")
+	dir := t.TempDir()
+	store := "file://" + filepath.Join(dir, "store")
+	places := filepath.Join(repoRoot(t), "testdata", "places")
+	topic := "moves-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	ev := []string{"--events-topic", topic, "--brokers", brokers}
+	var a, b struct{ Release string }
+	okJSON(t, store, &a, append([]string{"run", "--spec", writeSpec(t, dir, places, "{compression: zstd}")}, ev...)...)
+	okJSON(t, store, &b, append([]string{"run", "--spec", writeSpec(t, dir, places, "{compression: lz4}")}, ev...)...)
+	ok(t, store, append([]string{"rollback", "--bundle", "places"}, ev...)...)
+	ok(t, store, append([]string{"promote", "--bundle", "places", "--release", b.Release}, ev...)...)
+	var got []string
+	for _, m := range readTopic(t, brokers, topic, 4) {
+		var pe promotedEvent
+		json.Unmarshal(m.Value, &pe)
+		if string(m.Key) != "places" || pe.Schema != PromotedEventSchema || pe.Channel != "production" || len(pe.ManifestSHA256) != 64 {
+			t.Errorf("event %s (key %s)", m.Value, m.Key)
+		}
+		got = append(got, fmt.Sprintf("%d %s %s", pe.Seq, pe.Action, pe.Release))
+	}
+	want := []string{"1 run " + a.Release, "2 run " + b.Release, "3 rollback " + a.Release, "4 promote " + b.Release}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("events:\n%v\nwant\n%v", got, want)
+	}
+	if r := lockstep(t, store, "promote", "--bundle", "places", "--release", a.Release, "--events-topic", topic); r.code != 2 || !strings.Contains(r.stderr, "needs --brokers") {
+		t.Errorf("--events-topic without brokers: exit %d: %s", r.code, r.stderr)
+	}
+}

@@ -90,6 +90,13 @@ func runSchedule(c *cli.Context, e *env) error {
 	if len(bundles) == 0 {
 		return fmt.Errorf("%w: no bundle of %s has a schedule: add schedule: \"*/15 * * * *\" to one", errUsage, spec.Path)
 	}
+	events, err := eventsWriter(c)
+	if err != nil {
+		return err
+	}
+	if events != nil {
+		defer events.Close()
+	}
 	m := newScheduleMetrics()
 	if addr := c.String("listen"); addr != "" {
 		ln, err := net.Listen("tcp", addr)
@@ -132,10 +139,14 @@ func runSchedule(c *cli.Context, e *env) error {
 			return nil, err
 		}
 		e.log.Info("run started", "bundle", b.Name)
-		return pipeline.Run(ctx, bld, b, pipeline.RunOptions{
+		res, err := pipeline.Run(ctx, bld, b, pipeline.RunOptions{
 			Publish: publish.PublishOptions{Parallel: c.Int("parallel"), Logger: e.log, LockWait: c.Duration("lock-wait"), Signer: sign},
 			Reason:  "schedule " + b.Schedule, Logger: e.log,
 		})
+		if err == nil {
+			announceRun(ctx, e, events, res)
+		}
+		return res, err
 	}
 	pipeline.Schedule(e.ctx, bundles, c.Duration("grace"), run, func(ev pipeline.ScheduleEvent) {
 		o := outcome(ev.Result, ev.Err)
