@@ -70,7 +70,7 @@ func newApp() *cli.App {
 			},
 			{
 				Name: "run", Usage: "build, publish and promote a bundle: what cron, Airflow and CI call",
-				Flags: append([]cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait), overrideFlag, signKeyFlag}, eventsFlags()...),
+				Flags:  append([]cli.Flag{specFlag, bundleFlag, stageFlag, memoryFlag, reasonFlag, output, &cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}, verifyExisting, keepStage, lockWaitFlag(writerLockWait), overrideFlag, signKeyFlag}, eventsFlags()...),
 				Action: checkFirst(checkBuildFlags, withStore(storeCreate, runRun)),
 			},
 			{
