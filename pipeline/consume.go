@@ -115,6 +115,54 @@ type ConsumeOptions struct {
 	OnEvent func(ConsumeEvent)
 	// MaxBackoff caps the wait between retries of a transient failure.
 	MaxBackoff time.Duration
+	// OnLag, when set, gets each partition's lag (its last offset minus the
+	// group's committed one) every LagInterval (default 5s).
+	OnLag       func(partition int, lag int64)
+	LagInterval time.Duration
+}
+
+// watchLag reports the group's lag per partition until ctx is done.
+func watchLag(ctx context.Context, opts ConsumeOptions, log *slog.Logger) {
+	interval := opts.LagInterval
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	client := &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Transport: opts.Transport, Timeout: 10 * time.Second}
+	for sleep(ctx, interval) == nil {
+		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{opts.Topic}})
+		if err != nil || len(md.Topics) != 1 || md.Topics[0].Error != nil {
+			continue
+		}
+		var parts []int
+		var reqs []kafka.OffsetRequest
+		for _, p := range md.Topics[0].Partitions {
+			parts = append(parts, p.ID)
+			reqs = append(reqs, kafka.LastOffsetOf(p.ID))
+		}
+		last, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{opts.Topic: reqs}})
+		if err != nil {
+			continue
+		}
+		committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: opts.Group, Topics: map[string][]int{opts.Topic: parts}})
+		if err != nil || committed.Error != nil {
+			continue
+		}
+		done := map[int]int64{}
+		for _, p := range committed.Topics[opts.Topic] {
+			done[p.Partition] = p.CommittedOffset
+		}
+		for _, p := range last.Topics[opts.Topic] {
+			if p.Error != nil {
+				continue
+			}
+			c := done[p.Partition]
+			if c < 0 { // nothing committed yet: all of it is lag
+				c = p.FirstOffset
+			}
+			opts.OnLag(p.Partition, max(p.LastOffset-c, 0))
+		}
+		log.Debug("consume: lag measured", "partitions", len(parts))
+	}
 }
 
 // ConsumeEvent is what became of one event.
@@ -156,6 +204,9 @@ func Consume(ctx context.Context, spec *Spec, opts ConsumeOptions) error {
 	dlq := &kafka.Writer{Addr: kafka.TCP(opts.Brokers...), Topic: opts.DeadLetters, Transport: opts.Transport,
 		AllowAutoTopicCreation: true, RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond}
 	defer dlq.Close()
+	if opts.OnLag != nil {
+		go watchLag(ctx, opts, log)
+	}
 	var next []kafka.Message // what arrived while the last batch built
 	for {
 		batch := next

@@ -105,6 +105,7 @@ func newApp() *cli.App {
 					&cli.StringFlag{Name: "group", Usage: "the consumer `GROUP` (required)"},
 					&cli.StringFlag{Name: "dead-letter-topic", Usage: "where poison events go, with their error (default: TOPIC.dlq)"},
 					&cli.StringFlag{Name: "listen", Usage: "serve /healthz and Prometheus /metrics on `ADDR`"},
+					&cli.DurationFlag{Name: "lag-interval", Value: 5 * time.Second, Usage: "how often /metrics measures the group's lag per partition"},
 					&cli.IntFlag{Name: "parallel", Value: 4, Usage: "blob uploads at once"}}, eventsFlags()...),
 				Action: withStore(storeCreate, runConsume),
 			},

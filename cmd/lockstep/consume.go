@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -162,7 +163,9 @@ func runConsume(c *cli.Context, e *env) error {
 		Help: "Events by outcome: published, unchanged, superseded, coalesced, dead-lettered."}, []string{"bundle", "outcome"})
 	lastOK := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lockstep_consume_last_success_timestamp_seconds",
 		Help: "When an event of the bundle was last handled."}, []string{"bundle"})
-	reg.MustRegister(outcomes, lastOK)
+	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lockstep_consume_lag",
+		Help: "Events of the partition not yet committed by the group."}, []string{"partition"})
+	reg.MustRegister(outcomes, lastOK, lag)
 	if addr := c.String("listen"); addr != "" {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -199,7 +202,8 @@ func runConsume(c *cli.Context, e *env) error {
 	e.log.Info("consuming", "topic", c.String("topic"), "group", c.String("group"), "dead_letters", dlq)
 	return pipeline.Consume(e.ctx, spec, pipeline.ConsumeOptions{
 		Brokers: brokers, Topic: c.String("topic"), Group: c.String("group"), DeadLetters: dlq,
-		Dialer: dialer, Transport: transport, Logger: e.log, Run: run,
+		Dialer: dialer, Transport: transport, Logger: e.log, Run: run, LagInterval: c.Duration("lag-interval"),
+		OnLag: func(p int, n int64) { lag.WithLabelValues(strconv.Itoa(p)).Set(float64(n)) },
 		OnEvent: func(ce pipeline.ConsumeEvent) {
 			outcomes.WithLabelValues(ce.Bundle, ce.Outcome).Inc()
 			if ce.Err == nil {

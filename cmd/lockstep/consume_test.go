@@ -314,3 +314,32 @@ func TestMoveEvents(t *testing.T) {
 		t.Errorf("--events-topic without brokers: exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// TestConsumeBrokerRestart: the broker is restarted while the consumer
+// runs; the consumer recovers by itself and handles the next event within
+// 60 s. /metrics shows the group's lag per partition.
+func TestConsumeBrokerRestart(t *testing.T) {
+	brokers := needService(t, "LOCKSTEP_KAFKA", "a Kafka broker")
+	testenv := needService(t, "LOCKSTEP_TESTENV", "scripts/testenv, to restart the broker")
+	dir := t.TempDir()
+	store := "file://" + filepath.Join(dir, "store")
+	places := filepath.Join(repoRoot(t), "testdata", "places")
+	spec := writeSpec(t, dir, places, "")
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	topic := "restart-" + suffix
+	produce(t, brokers, topic, event("places", nil))
+	c := startConsumer(t, store, spec, brokers, topic, "gr-"+suffix, "--lag-interval", "200ms")
+	waitUntil(t, "the first event", 60*time.Second, func() bool { return c.handled(t)["all"] >= 1 })
+	waitUntil(t, "the lag of partition 0 at 0", 20*time.Second, func() bool {
+		_, body := httpGet(t, "http://"+c.addr+"/metrics")
+		return strings.Contains(body, `lockstep_consume_lag{partition="0"} 0`)
+	})
+	if out, err := exec.Command(testenv, "kafka-restart").CombinedOutput(); err != nil {
+		t.Fatalf("restart the broker: %v\n%s", err, out)
+	}
+	restarted := time.Now()
+	produce(t, brokers, topic, event("places", nil))
+	waitUntil(t, "the event after the restart", 60*time.Second, func() bool { return c.handled(t)["all"] >= 2 })
+	t.Logf("recovered %s after the restart", time.Since(restarted).Round(time.Second))
+	c.stop(t)
+}
