@@ -276,23 +276,17 @@ func sizeText(n int64) string {
 // writeRootSync writes a new file under root and fsyncs it.
 func writeRootSync(root *os.Root, name string, data []byte) error {
 	f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeSync(f, err, data)
 }
 
 // writeFileSync writes a new file and fsyncs it.
 func writeFileSync(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	return writeSync(f, err, data)
+}
+
+// writeSync writes data to a new file and fsyncs it.
+func writeSync(f *os.File, err error, data []byte) error {
 	if err != nil {
 		return err
 	}

@@ -105,6 +105,11 @@ func runPull(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	return swapped(c, e, res)
+}
+
+// swapped runs the hook of a one-shot swap and prints the result.
+func swapped(c *cli.Context, e *env, res *publish.PullResult) error {
 	out := &pullOut{PullResult: res}
 	herr := afterSwap(c, e, out)
 	if perr := e.out.print(out, func(w *tw) { pullText(w, c, out) }); perr != nil {
@@ -124,12 +129,7 @@ func runRollbackLocal(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out := &pullOut{PullResult: res}
-	herr := afterSwap(c, e, out)
-	if perr := e.out.print(out, func(w *tw) { pullText(w, c, out) }); perr != nil {
-		return perr
-	}
-	return herr
+	return swapped(c, e, res)
 }
 
 func pullText(w *tw, c *cli.Context, out *pullOut) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -120,21 +119,7 @@ func runVerify(c *cli.Context, e *env) error {
 		return fmt.Errorf("%w: verify --bundle B RELEASE..., or verify --all", errUsage)
 	}
 	if c.Bool("deep") {
-		req.Deep = func(ctx context.Context, a publish.Asset, f *os.File) error {
-			format, err := e.reg.Lookup(a.Format)
-			if err != nil {
-				return err
-			}
-			r, err := format.Open(f, a.Size)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			if r.Rows() != a.Rows {
-				return fmt.Errorf("holds %d rows, the manifest says %d", r.Rows(), a.Rows)
-			}
-			return r.Check(ctx)
-		}
+		req.Deep = deepCheck(e)
 	}
 	rep, err := publish.Verify(e.ctx, e.store, req)
 	if err != nil {
