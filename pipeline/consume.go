@@ -37,6 +37,14 @@ var ErrPoison = errors.New("poison event")
 // maxEventBytes bounds an event's size.
 const maxEventBytes = 64 << 10
 
+// maxBatch bounds the events that coalesce after one build (and the memory
+// they hold: the reader fetches at most 1 MiB at a time).
+const maxBatch = 100
+
+// maxAttempts is how often a build that fails for another reason than a
+// poison one is tried before its event is dead-lettered too.
+const maxAttempts = 8
+
 // ParseEvent reads an event and resolves the bundle it asks for, with its
 // overrides applied. Every error is an ErrPoison.
 func ParseEvent(spec *Spec, data []byte) (*RebuildEvent, *Bundle, error) {
@@ -84,7 +92,9 @@ func ParseEvent(spec *Spec, data []byte) (*RebuildEvent, *Bundle, error) {
 type AllowOverrides map[string][]string
 
 func (b *Bundle) overrideAllowed(input, url string) bool {
-	if strings.Contains(url, "..") {
+	// No escapes, no query (an endpoint= would read from elsewhere), no
+	// ".." to climb out of the prefix: a plain folder URL under it.
+	if strings.Contains(url, "..") || strings.ContainsAny(url, "%?#\\") {
 		return false
 	}
 	for _, p := range b.AllowOverrides[input] {
@@ -137,7 +147,7 @@ func watchLag(ctx context.Context, opts ConsumeOptions, log *slog.Logger) {
 		var reqs []kafka.OffsetRequest
 		for _, p := range md.Topics[0].Partitions {
 			parts = append(parts, p.ID)
-			reqs = append(reqs, kafka.LastOffsetOf(p.ID))
+			reqs = append(reqs, kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
 		}
 		last, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{opts.Topic: reqs}})
 		if err != nil {
@@ -155,8 +165,8 @@ func watchLag(ctx context.Context, opts ConsumeOptions, log *slog.Logger) {
 			if p.Error != nil {
 				continue
 			}
-			c := done[p.Partition]
-			if c < 0 { // nothing committed yet: all of it is lag
+			c, ok := done[p.Partition]
+			if !ok || c < 0 { // nothing committed yet: all of it is lag
 				c = p.FirstOffset
 			}
 			opts.OnLag(p.Partition, max(p.LastOffset-c, 0))
@@ -227,7 +237,10 @@ func Consume(ctx context.Context, spec *Spec, opts ConsumeOptions) error {
 			batch = []kafka.Message{m}
 		}
 		if err := processBatch(ctx, spec, opts, dlq, batch, log); err != nil {
-			return nil // ctx done: nothing committed, the events come again
+			if ctx.Err() != nil {
+				return nil // stopped: nothing committed, the events come again
+			}
+			return err // the dead-letter topic cannot be written: stop, loudly
 		}
 		if err := r.CommitMessages(ctx, batch...); err != nil {
 			if ctx.Err() != nil {
@@ -237,7 +250,7 @@ func Consume(ctx context.Context, spec *Spec, opts ConsumeOptions) error {
 		}
 		// Events that came during the build coalesce: one follow-up build
 		// per bundle, with its newest event.
-		for len(next) < 1000 {
+		for len(next) < maxBatch {
 			fctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 			m, err := r.FetchMessage(fctx)
 			cancel()
@@ -254,9 +267,10 @@ func Consume(ctx context.Context, spec *Spec, opts ConsumeOptions) error {
 // (built, or dead-lettered) or ctx is done.
 func processBatch(ctx context.Context, spec *Spec, opts ConsumeOptions, dlq *kafka.Writer, batch []kafka.Message, log *slog.Logger) error {
 	type job struct {
-		ev     *RebuildEvent
-		bundle *Bundle
-		msg    kafka.Message
+		ev        *RebuildEvent
+		bundle    *Bundle
+		msg       kafka.Message
+		coalesced []kafka.Message // older events of the bundle this one replaces
 	}
 	newest := map[string]job{}
 	var order []string
@@ -275,17 +289,19 @@ func processBatch(ctx context.Context, spec *Spec, opts ConsumeOptions, dlq *kaf
 			log.Warn("consume: poison event dead-lettered", "partition", m.Partition, "offset", m.Offset, "err", err)
 			continue
 		}
+		j := job{ev: ev, bundle: b, msg: m}
 		if old, ok := newest[b.Name]; ok {
 			report(ConsumeEvent{Bundle: b.Name, Partition: old.msg.Partition, Offset: old.msg.Offset, Outcome: "coalesced"})
+			j.coalesced = append(old.coalesced, old.msg)
 		} else {
 			order = append(order, b.Name)
 		}
-		newest[b.Name] = job{ev, b, m}
+		newest[b.Name] = j
 	}
 	for _, name := range order {
 		j := newest[name]
 		backoff := 200 * time.Millisecond
-		for {
+		for attempt := 1; ; attempt++ {
 			res, err := opts.Run(ctx, j.bundle, j.ev)
 			if err == nil {
 				report(ConsumeEvent{Bundle: name, Partition: j.msg.Partition, Offset: j.msg.Offset, Outcome: outcomeOf(res), Result: res})
@@ -294,16 +310,23 @@ func processBatch(ctx context.Context, spec *Spec, opts ConsumeOptions, dlq *kaf
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if errors.Is(err, ErrGateFailed) || errors.Is(err, ErrSpec) {
+			poison := errors.Is(err, ErrGateFailed) || errors.Is(err, ErrSpec) || errors.Is(err, ErrUnsupported) || errors.Is(err, ErrDeltaFeature)
+			if poison || attempt == maxAttempts {
 				perr := fmt.Errorf("%w: %v", ErrPoison, err)
-				if err := deadLetter(ctx, dlq, j.msg, perr); err != nil {
-					return err
+				if !poison {
+					perr = fmt.Errorf("%w: still failing after %d attempts: %v", ErrPoison, attempt, err)
+				}
+				// The events it replaced go with it: nothing is lost.
+				for _, m := range append(j.coalesced, j.msg) {
+					if err := deadLetter(ctx, dlq, m, perr); err != nil {
+						return err
+					}
 				}
 				report(ConsumeEvent{Bundle: name, Partition: j.msg.Partition, Offset: j.msg.Offset, Outcome: "dead-lettered", Err: perr})
-				log.Warn("consume: event dead-lettered", "bundle", name, "offset", j.msg.Offset, "err", firstLine(err))
+				log.Warn("consume: event dead-lettered", "bundle", name, "offset", j.msg.Offset, "coalesced", len(j.coalesced), "err", firstLine(err))
 				break
 			}
-			log.Warn("consume: build failed; retrying", "bundle", name, "in", backoff, "err", firstLine(err))
+			log.Warn("consume: build failed; retrying", "bundle", name, "attempt", attempt, "in", backoff, "err", firstLine(err))
 			if sleep(ctx, backoff) != nil {
 				return ctx.Err()
 			}
@@ -331,10 +354,13 @@ func deadLetter(ctx context.Context, w *kafka.Writer, m kafka.Message, cause err
 		kafka.Header{Key: "lockstep-partition", Value: []byte(strconv.Itoa(m.Partition))},
 		kafka.Header{Key: "lockstep-offset", Value: []byte(strconv.FormatInt(m.Offset, 10))},
 	)}
-	for {
+	for attempt := 1; ; attempt++ {
 		err := w.WriteMessages(ctx, dm)
 		if err == nil || ctx.Err() != nil {
 			return err
+		}
+		if attempt == 30 {
+			return fmt.Errorf("dead-letter topic %s: %w; the event at %s/%d/%d is not committed and comes again after a restart", w.Topic, err, m.Topic, m.Partition, m.Offset)
 		}
 		if sleep(ctx, time.Second) != nil {
 			return ctx.Err()

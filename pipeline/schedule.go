@@ -128,6 +128,9 @@ func Schedule(ctx context.Context, bundles []*Bundle, grace time.Duration, run f
 					return
 				case <-t.C:
 				}
+				if ctx.Err() != nil {
+					return // both were ready: stopping wins
+				}
 				ev := ScheduleEvent{Bundle: b.Name, Due: due, Start: time.Now()}
 				ev.Result, ev.Err = run(runCtx, b)
 				ev.Finished = time.Now()

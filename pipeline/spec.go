@@ -171,7 +171,7 @@ func ParseSpec(path string, data []byte, reg *formats.Registry) (*Spec, error) {
 		if err := b.validate(reg, at); err != nil {
 			return nil, err
 		}
-		canon, _ := json.Marshal(b)
+		canon := canonicalJSON(b)
 		sum := sha256.Sum256(canon)
 		b.Digest, b.canonical = hex.EncodeToString(sum[:]), canon
 	}
@@ -323,6 +323,26 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 		}
 	}
 	return nil
+}
+
+// canonicalJSON is a bundle's section as the digest and the manifest see
+// it: JSON with sorted keys, and credentials removed from input URLs (the
+// manifest goes to every box; credentials change no output byte).
+func canonicalJSON(b *Bundle) []byte {
+	raw, _ := json.Marshal(b)
+	var sec map[string]any
+	_ = json.Unmarshal(raw, &sec)
+	if inputs, ok := sec["inputs"].(map[string]any); ok {
+		for _, in := range inputs {
+			if m, ok := in.(map[string]any); ok {
+				if u, ok := m["url"].(string); ok && strings.Contains(u, "://") {
+					m["url"] = publish.Redact(u)
+				}
+			}
+		}
+	}
+	out, _ := json.Marshal(sec)
+	return out
 }
 
 // assetNames are the assets one spec asset becomes: itself, or one per

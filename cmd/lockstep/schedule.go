@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -76,6 +77,8 @@ func runSchedule(c *cli.Context, e *env) error {
 		names = spec.Names()
 	}
 	var bundles []*pipeline.Bundle
+	slices.Sort(names)
+	names = slices.Compact(names) // one loop per bundle, however often it is named
 	for _, n := range names {
 		b, err := spec.Bundle(n)
 		if err != nil {
