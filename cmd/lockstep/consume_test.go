@@ -240,46 +240,45 @@ func TestConsume(t *testing.T) {
 	}
 }
 
-// TestConsumeKilled: a consumer killed with SIGKILL mid-run (just before
-// its channel entry) and restarted processes the event once in effect: one
-// release, one entry, nothing lost.
+// TestConsumeKilled: a consumer killed with SIGKILL mid-run (half way
+// through its store operations: the build done, its blobs being uploaded;
+// and just before its channel entry) and restarted processes the event
+// once in effect: one release, one entry, nothing lost.
 func TestConsumeKilled(t *testing.T) {
 	brokers := needService(t, "LOCKSTEP_KAFKA", "a Kafka broker")
 	dir := t.TempDir()
-	store := "file://" + filepath.Join(dir, "store")
 	spec := writeSpec(t, dir, filepath.Join(repoRoot(t), "testdata", "places"), "")
 	// How many store operations a run of this bundle makes, on a twin store.
 	ops := storeOps(t, "file://"+filepath.Join(dir, "twin"), "run", "--spec", spec)
-	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
-	topic, group := "killed-"+suffix, "gk-"+suffix
-	produce(t, brokers, topic, event("places", nil))
-
-	c := &consumer{addr: freePort(t), stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	c.cmd = exec.Command(binary, "--store", store, "consume", "--spec", spec, "--brokers", brokers, "--topic", topic, "--group", group)
-	// The last operation releases the lease; the one before writes the entry.
-	c.cmd.Env = append(os.Environ(), "LOCKSTEP_STAGE="+stageDir(t), fmt.Sprintf("LOCKSTEP_CRASH_AT_OP=%d", ops-1))
-	c.cmd.Stderr = c.stderr
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	err := c.cmd.Wait()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != -1 {
-		t.Fatalf("the consumer was not killed: %v\n%s", err, c.stderr.String())
-	}
-	var before []lsBundle
-	okJSON(t, store, &before, "ls", "--bundle", "places")
-	if len(before) != 1 || len(before[0].Channels) != 0 {
-		t.Fatalf("the killed run moved the channel: %+v", before)
-	}
-	c = startConsumer(t, store, spec, brokers, topic, group)
-	waitUntil(t, "the event handled again", 60*time.Second, func() bool { return c.handled(t)["all"] >= 1 })
-	c.stop(t)
-	var h []historyEntry
-	okJSON(t, store, &h, "history", "--bundle", "places")
-	var rels []lsBundle
-	okJSON(t, store, &rels, "ls", "--bundle", "places")
-	if len(h) != 1 || len(rels) != 1 || len(rels[0].Releases) != 1 || h[0].Release != rels[0].Releases[0] {
-		t.Fatalf("after the restart: entries %+v, releases %+v", h, rels)
+	for _, at := range []int{ops / 2, ops - 1} { // the last operation releases the lease
+		t.Run(fmt.Sprintf("op%dof%d", at, ops), func(t *testing.T) {
+			store := "file://" + filepath.Join(t.TempDir(), "store")
+			suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+			topic, group := "killed-"+suffix, "gk-"+suffix
+			produce(t, brokers, topic, event("places", nil))
+			cmd := exec.Command(binary, "--store", store, "consume", "--spec", spec, "--brokers", brokers, "--topic", topic, "--group", group)
+			cmd.Env = append(os.Environ(), "LOCKSTEP_STAGE="+stageDir(t), fmt.Sprintf("LOCKSTEP_CRASH_AT_OP=%d", at))
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != -1 {
+				t.Fatalf("the consumer was not killed: %v\n%s", err, stderr.String())
+			}
+			if r := lockstep(t, store, "history", "--bundle", "places"); r.code == 0 {
+				t.Fatalf("the killed run moved the channel:\n%s", r.stdout)
+			}
+			c := startConsumer(t, store, spec, brokers, topic, group)
+			waitUntil(t, "the event handled again", 60*time.Second, func() bool { return c.handled(t)["all"] >= 1 })
+			c.stop(t)
+			var h []historyEntry
+			okJSON(t, store, &h, "history", "--bundle", "places")
+			var rels []lsBundle
+			okJSON(t, store, &rels, "ls", "--bundle", "places")
+			if len(h) != 1 || len(rels) != 1 || len(rels[0].Releases) != 1 || h[0].Release != rels[0].Releases[0] {
+				t.Fatalf("after the restart: entries %+v, releases %+v", h, rels)
+			}
+			ok(t, store, "verify", "--all")
+		})
 	}
 }
 
