@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/lockstep-data/lockstep/publish"
@@ -25,7 +27,7 @@ import (
 
 // pullFlags are pull's agent flags, beside the one-shot ones.
 func pullFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.BoolFlag{Name: "watch", Usage: "keep running: follow the channel, pulling each new release as it is promoted"},
 		&cli.DurationFlag{Name: "interval", Value: 30 * time.Second, Usage: "with --watch, how often to look at the channel"},
 		&cli.StringFlag{Name: "listen", Usage: "with --watch, serve /healthz and Prometheus /metrics on `ADDR` (such as 127.0.0.1:9464)"},
@@ -33,7 +35,9 @@ func pullFlags() []cli.Flag {
 		&cli.StringFlag{Name: "on-swap", Usage: "run `CMD` (with sh -c) once per swap, such as telling the server to reload; LOCKSTEP_RELEASE, LOCKSTEP_PREVIOUS, LOCKSTEP_DEST, LOCKSTEP_BUNDLE, LOCKSTEP_CHANNEL and LOCKSTEP_SEQ are set"},
 		&cli.BoolFlag{Name: "rollback-on-hook-failure", Usage: "when --on-swap fails, swap back to the release served before (and run the hook for that swap)"},
 		&cli.BoolFlag{Name: "rollback", Usage: "swap back to the release served before, from the copies DIR keeps, without the store (works offline)"},
-	}
+		&cli.StringFlag{Name: "events-topic", EnvVars: []string{"LOCKSTEP_EVENTS_TOPIC"}, Usage: "with --watch, also look at the channel as soon as a \"release promoted\" event for it arrives on Kafka `TOPIC` (polling stays the fallback); needs --brokers"},
+		&cli.StringFlag{Name: "events-group", Usage: "the Kafka consumer `GROUP` of --events-topic (default: one per box and DIR, so every box sees every event)"},
+	}, kafkaFlags()...)
 }
 
 // pullOut is what pull prints: the pull, and the hook it ran.
@@ -280,6 +284,12 @@ func runAgent(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	wake := make(chan struct{}, 1)
+	if topic := c.String("events-topic"); topic != "" {
+		if err := followEvents(c, e, topic, req, wake); err != nil {
+			return err
+		}
+	}
 	for {
 		err := agentPoll(c, e, req, m, st)
 		st.mu.Lock()
@@ -297,8 +307,58 @@ func runAgent(c *cli.Context, e *env) error {
 			e.log.Info("agent stopped")
 			return nil
 		case <-time.After(interval):
+		case <-wake: // a promotion was announced: look now
 		}
 	}
+}
+
+// followEvents reads "release promoted" events and wakes the agent for
+// those of its bundle and channel. Each box reads every event (a group of
+// its own, from the newest offset): an event only says "look now"; what
+// to serve still comes from the channel, verified as ever.
+func followEvents(c *cli.Context, e *env, topic string, req publish.PullRequest, wake chan<- struct{}) error {
+	brokers := c.StringSlice("brokers")
+	if len(brokers) == 0 {
+		return fmt.Errorf("%w: --events-topic needs --brokers (or LOCKSTEP_KAFKA_BROKERS)", errUsage)
+	}
+	dialer, _, err := kafkaConn(c)
+	if err != nil {
+		return err
+	}
+	group := c.String("events-group")
+	if group == "" {
+		host, _ := os.Hostname()
+		abs, _ := filepath.Abs(req.Dest)
+		sum := sha256.Sum256([]byte(abs))
+		group = fmt.Sprintf("lockstep-agent-%s-%x", host, sum[:8])
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, GroupID: group, Dialer: dialer,
+		StartOffset: kafka.LastOffset, MaxWait: 500 * time.Millisecond, ReadBackoffMax: 2 * time.Second})
+	go func() {
+		defer r.Close()
+		for {
+			m, err := r.ReadMessage(e.ctx)
+			if err != nil {
+				if e.ctx.Err() != nil {
+					return
+				}
+				e.log.Warn("agent: reading release events; polling goes on", "err", err)
+				time.Sleep(time.Second)
+				continue
+			}
+			var ev promotedEvent
+			if json.Unmarshal(m.Value, &ev) != nil || ev.Schema != PromotedEventSchema {
+				continue // not ours to judge: the channel is what counts
+			}
+			if ev.Bundle == req.Bundle && ev.Channel == req.Channel {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return nil
 }
 
 // agentPoll looks at the channel once and pulls when its head is new. A

@@ -342,3 +342,33 @@ func TestConsumeBrokerRestart(t *testing.T) {
 	t.Logf("recovered %s after the restart", time.Since(restarted).Round(time.Second))
 	c.stop(t)
 }
+
+// TestPullAgentEvents: an agent polling once a minute, subscribed to the
+// release events, swaps a new promotion in seconds after its event.
+func TestPullAgentEvents(t *testing.T) {
+	brokers := needService(t, "LOCKSTEP_KAFKA", "a Kafka broker")
+	dir := t.TempDir()
+	store := "file://" + filepath.Join(dir, "store")
+	places := filepath.Join(repoRoot(t), "testdata", "places")
+	topic := "promoted-agent-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	var r1, r2 struct{ Release string }
+	okJSON(t, store, &r1, "run", "--spec", writeSpec(t, dir, places, "{compression: zstd}"))
+	dest := filepath.Join(dir, "srv")
+	produce(t, brokers, topic, `{"schema": "lockstep.promoted/v1", "bundle": "other"}`) // the topic exists, as in production
+	agent := exec.Command(binary, "--store", store, "pull", "--bundle", "places", "--dest", dest, "--watch",
+		"--interval", "1m", "--events-topic", topic, "--brokers", brokers)
+	var stderr bytes.Buffer
+	agent.Stderr = &stderr
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { agent.Process.Kill(); agent.Wait() }()
+	waitUntil(t, "the first release", 20*time.Second, func() bool { return currentRelease(dest) == r1.Release })
+	time.Sleep(5 * time.Second) // the agent's reader joins its group, at the newest offset
+	okJSON(t, store, &r2, "run", "--spec", writeSpec(t, dir, places, "{compression: lz4}"), "--events-topic", topic, "--brokers", brokers)
+	took := waitUntil(t, "the promotion, on its event", 30*time.Second, func() bool { return currentRelease(dest) == r2.Release })
+	t.Logf("swapped %s after the event", took.Round(100*time.Millisecond))
+	if t.Failed() {
+		t.Log(stderr.String())
+	}
+}
