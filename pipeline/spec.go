@@ -58,6 +58,9 @@ type Bundle struct {
 	Checks *CheckSpec `yaml:"checks" json:"checks,omitempty"`
 	// ScheduleSpec is when `lockstep schedule` runs the bundle.
 	ScheduleSpec `yaml:",inline"`
+	// Events is where the bundle's "release promoted" events go when the
+	// command names no --events-topic.
+	Events *EventsSpec `yaml:"events" json:"-"`
 	// AllowOverrides are the URL prefixes under which rebuild events may
 	// point each input (`lockstep consume`); none by default.
 	AllowOverrides AllowOverrides `yaml:"allow_overrides" json:"-"`
@@ -78,6 +81,13 @@ type Bundle struct {
 	optionsAt map[string]string
 	// checks are each asset's checks, the bundle's merged with its own.
 	checks map[string]*assetChecks
+}
+
+// EventsSpec is a Kafka topic for "release promoted" events
+// (docs/events.md); brokers may come from --brokers instead.
+type EventsSpec struct {
+	Topic   string   `yaml:"topic"`
+	Brokers []string `yaml:"brokers"`
 }
 
 // Requires names the server versions that can load the bundle's releases.
@@ -206,6 +216,9 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 	}
 	if err := b.ScheduleSpec.validate(at, bad); err != nil {
 		return err
+	}
+	if b.Events != nil && b.Events.Topic == "" {
+		return bad(at("events"), "events: name the topic, such as {topic: lockstep.promoted, brokers: [\"kafka:9092\"]}")
 	}
 	for _, in := range sortedKeys(b.AllowOverrides) {
 		if _, ok := b.Inputs[in]; !ok {
@@ -450,6 +463,7 @@ func validKeys(typeName string) []string {
 		"RowsCheck":   reflect.TypeFor[RowsCheck](),
 		"BoundsCheck": reflect.TypeFor[BoundsCheck](),
 		"SizeCheck":   reflect.TypeFor[SizeCheck](),
+		"EventsSpec":  reflect.TypeFor[EventsSpec](),
 	}
 	t, ok := types[typeName]
 	if !ok {

@@ -341,7 +341,7 @@ func runRun(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	events, err := eventsWriter(c)
+	events, err := eventsWriterFor(c, b)
 	if err != nil {
 		return err
 	}

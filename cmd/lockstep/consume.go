@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,14 +85,23 @@ func eventsFlags() []cli.Flag {
 }
 
 // eventsWriter opens the writer of --events-topic; nil when it is unset.
-func eventsWriter(c *cli.Context) (*kafka.Writer, error) {
-	topic := c.String("events-topic")
+func eventsWriter(c *cli.Context) (*kafka.Writer, error) { return eventsWriterFor(c, nil) }
+
+// eventsWriterFor is eventsWriter, falling back on the bundle's events:
+// (its topic, and its brokers unless --brokers names them).
+func eventsWriterFor(c *cli.Context, b *pipeline.Bundle) (*kafka.Writer, error) {
+	topic, brokers := c.String("events-topic"), c.StringSlice("brokers")
+	if topic == "" && b != nil && b.Events != nil {
+		topic = b.Events.Topic
+		if len(brokers) == 0 {
+			brokers = b.Events.Brokers
+		}
+	}
 	if topic == "" {
 		return nil, nil
 	}
-	brokers := c.StringSlice("brokers")
 	if len(brokers) == 0 {
-		return nil, fmt.Errorf("%w: --events-topic needs --brokers (or LOCKSTEP_KAFKA_BROKERS)", errUsage)
+		return nil, fmt.Errorf("%w: the events topic %s needs brokers: --brokers, LOCKSTEP_KAFKA_BROKERS, or brokers: in the bundle's events:", errUsage, topic)
 	}
 	_, transport, err := kafkaConn(c)
 	if err != nil {
@@ -99,6 +109,38 @@ func eventsWriter(c *cli.Context) (*kafka.Writer, error) {
 	}
 	return &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Transport: transport, AllowAutoTopicCreation: true,
 		RequiredAcks: kafka.RequireAll, Balancer: &kafka.Hash{}, BatchTimeout: 10 * time.Millisecond}, nil
+}
+
+// eventWriters keeps one events writer per bundle of a daemon.
+type eventWriters struct {
+	c  *cli.Context
+	mu sync.Mutex
+	ws map[string]*kafka.Writer
+}
+
+func newEventWriters(c *cli.Context) *eventWriters {
+	return &eventWriters{c: c, ws: map[string]*kafka.Writer{}}
+}
+
+func (e *eventWriters) forBundle(b *pipeline.Bundle) (*kafka.Writer, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if w, ok := e.ws[b.Name]; ok {
+		return w, nil
+	}
+	w, err := eventsWriterFor(e.c, b)
+	if err == nil {
+		e.ws[b.Name] = w
+	}
+	return w, err
+}
+
+func (e *eventWriters) close() {
+	for _, w := range e.ws {
+		if w != nil {
+			w.Close()
+		}
+	}
 }
 
 // announce writes the event of a channel entry when w is set. A failure is
@@ -151,12 +193,12 @@ func runConsume(c *cli.Context, e *env) error {
 	if dlq == "" {
 		dlq = c.String("topic") + ".dlq"
 	}
-	events, err := eventsWriter(c)
-	if err != nil {
-		return err
-	}
-	if events != nil {
-		defer events.Close()
+	events := newEventWriters(c)
+	defer events.close()
+	for _, b := range spec.Bundles {
+		if _, err := events.forBundle(b); err != nil {
+			return err
+		}
 	}
 	reg := prometheus.NewRegistry()
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lockstep_consume_events_total",
@@ -195,7 +237,8 @@ func runConsume(c *cli.Context, e *env) error {
 			Reason:  reason, Logger: e.log,
 		})
 		if err == nil && res.Promoted {
-			announceRun(ctx, e, events, res)
+			w, _ := events.forBundle(b)
+			announceRun(ctx, e, w, res)
 		}
 		return res, err
 	}

@@ -309,8 +309,22 @@ func TestMoveEvents(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("events:\n%v\nwant\n%v", got, want)
 	}
-	if r := lockstep(t, store, "promote", "--bundle", "places", "--release", a.Release, "--events-topic", topic); r.code != 2 || !strings.Contains(r.stderr, "needs --brokers") {
+	if r := lockstep(t, store, "promote", "--bundle", "places", "--release", a.Release, "--events-topic", topic); r.code != 2 || !strings.Contains(r.stderr, "needs brokers") {
 		t.Errorf("--events-topic without brokers: exit %d: %s", r.code, r.stderr)
+	}
+	// events: in the spec, for a run without the flag.
+	spec := filepath.Join(dir, "events.yaml")
+	os.WriteFile(spec, []byte(fmt.Sprintf(`bundles:
+  places:
+    events: {topic: %s-spec, brokers: [%q]}
+    inputs: {places: {url: %s}}
+    assets: {places: {format: arrow, input: places, options: {compression: none}}}
+`, topic, brokers, places)), 0o644)
+	var c struct{ Release string }
+	okJSON(t, store, &c, "run", "--spec", spec)
+	var pe promotedEvent
+	if m := readTopic(t, brokers, topic+"-spec", 1); json.Unmarshal(m[0].Value, &pe) != nil || pe.Release != c.Release || pe.Seq != 5 {
+		t.Errorf("the spec's events: %s", m[0].Value)
 	}
 }
 

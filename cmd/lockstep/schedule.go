@@ -93,12 +93,12 @@ func runSchedule(c *cli.Context, e *env) error {
 	if len(bundles) == 0 {
 		return fmt.Errorf("%w: no bundle of %s has a schedule: add schedule: \"*/15 * * * *\" to one", errUsage, spec.Path)
 	}
-	events, err := eventsWriter(c)
-	if err != nil {
-		return err
-	}
-	if events != nil {
-		defer events.Close()
+	events := newEventWriters(c)
+	defer events.close()
+	for _, b := range bundles {
+		if _, err := events.forBundle(b); err != nil {
+			return err
+		}
 	}
 	m := newScheduleMetrics()
 	if addr := c.String("listen"); addr != "" {
@@ -147,7 +147,8 @@ func runSchedule(c *cli.Context, e *env) error {
 			Reason:  "schedule " + b.Schedule, Logger: e.log,
 		})
 		if err == nil {
-			announceRun(ctx, e, events, res)
+			w, _ := events.forBundle(b)
+			announceRun(ctx, e, w, res)
 		}
 		return res, err
 	}
