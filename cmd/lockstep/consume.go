@@ -101,7 +101,7 @@ func eventsWriterFor(c *cli.Context, b *pipeline.Bundle) (*kafka.Writer, error) 
 		return nil, nil
 	}
 	if len(brokers) == 0 {
-		return nil, fmt.Errorf("%w: the events topic %s needs brokers: --brokers, LOCKSTEP_KAFKA_BROKERS, or brokers: in the bundle's events:", errUsage, topic)
+		return nil, fmt.Errorf("%w: the events topic %s needs brokers: give --brokers, set LOCKSTEP_KAFKA_BROKERS, or list brokers in the events of the bundle", errUsage, topic)
 	}
 	_, transport, err := kafkaConn(c)
 	if err != nil {
