@@ -386,3 +386,87 @@ func TestPullAgentEvents(t *testing.T) {
 		t.Log(stderr.String())
 	}
 }
+
+// TestConsumeSASL: consume and its release events through the broker's
+// SASL listener, with PLAIN and both SCRAM mechanisms; a wrong password
+// gets nothing.
+func TestConsumeSASL(t *testing.T) {
+	brokers := needService(t, "LOCKSTEP_KAFKA", "a Kafka broker")
+	sasl := needService(t, "LOCKSTEP_KAFKA_SASL", "the broker's SASL listener")
+	places := filepath.Join(repoRoot(t), "testdata", "places")
+	for _, c := range []struct{ mech, password string }{
+		{"plain", "lockstep-secret"}, {"scram-sha-256", "lockstep-secret"}, {"scram-sha-512", "lockstep-secret"}, {"plain", "wrong"},
+	} {
+		t.Run(c.mech+"-"+c.password, func(t *testing.T) {
+			dir := t.TempDir()
+			store := "file://" + filepath.Join(dir, "store")
+			spec := writeSpec(t, dir, places, "")
+			suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+			topic, events := "sasl-"+suffix, "sasl-promoted-"+suffix
+			produce(t, brokers, topic, event("places", nil)) // through the plain listener
+			cons := &consumer{addr: freePort(t), stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+			cons.cmd = exec.Command(binary, "--store", store, "consume", "--spec", spec, "--brokers", sasl, "--topic", topic,
+				"--group", "gs-"+suffix, "--listen", cons.addr, "--kafka-sasl", c.mech, "--kafka-user", "lockstep", "--events-topic", events)
+			cons.cmd.Env = append(os.Environ(), "LOCKSTEP_STAGE="+stageDir(t), "LOCKSTEP_KAFKA_PASSWORD="+c.password)
+			cons.cmd.Stderr = cons.stderr
+			if err := cons.cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { cons.done <- cons.cmd.Wait() }()
+			t.Cleanup(func() { cons.cmd.Process.Kill() })
+			if c.password == "wrong" {
+				time.Sleep(5 * time.Second)
+				if n := cons.handled(t)["all"]; n != 0 {
+					t.Errorf("a wrong password handled %d events", n)
+				}
+				cons.stop(t)
+				return
+			}
+			waitUntil(t, "the event, through SASL", 60*time.Second, func() bool { return cons.handled(t)["all"] >= 1 })
+			cons.stop(t)
+			var pe promotedEvent
+			if m := readTopic(t, brokers, events, 1); json.Unmarshal(m[0].Value, &pe) != nil || pe.Seq != 1 {
+				t.Errorf("the release event written through SASL: %s", m[0].Value)
+			}
+		})
+	}
+}
+
+// TestConsumeTLS: consume and its release events through the broker's TLS
+// listener, trusting the test CA (--kafka-tls-ca); without it, the
+// system's roots refuse the broker and nothing is handled.
+func TestConsumeTLS(t *testing.T) {
+	brokers := needService(t, "LOCKSTEP_KAFKA", "a Kafka broker")
+	tlsAddr := needService(t, "LOCKSTEP_KAFKA_TLS", "the broker's TLS listener")
+	ca := needService(t, "LOCKSTEP_KAFKA_TLS_CA", "the test CA")
+	places := filepath.Join(repoRoot(t), "testdata", "places")
+	for _, trusted := range []bool{true, false} {
+		t.Run(fmt.Sprintf("ca-%v", trusted), func(t *testing.T) {
+			dir := t.TempDir()
+			store := "file://" + filepath.Join(dir, "store")
+			spec := writeSpec(t, dir, places, "")
+			suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+			topic, events := "tls-"+suffix, "tls-promoted-"+suffix
+			produce(t, brokers, topic, event("places", nil))
+			args := []string{"--kafka-tls"} // the system's roots
+			if trusted {
+				args = []string{"--kafka-tls-ca", ca}
+			}
+			cons := startConsumer(t, store, spec, tlsAddr, topic, "gt-"+suffix, append(args, "--events-topic", events)...)
+			if !trusted {
+				time.Sleep(5 * time.Second)
+				if n := cons.handled(t)["all"]; n != 0 {
+					t.Errorf("an untrusted broker: %d events handled", n)
+				}
+				cons.stop(t)
+				return
+			}
+			waitUntil(t, "the event, through TLS", 60*time.Second, func() bool { return cons.handled(t)["all"] >= 1 })
+			cons.stop(t)
+			var pe promotedEvent
+			if m := readTopic(t, brokers, events, 1); json.Unmarshal(m[0].Value, &pe) != nil || pe.Seq != 1 {
+				t.Errorf("the release event written through TLS: %s", m[0].Value)
+			}
+		})
+	}
+}
