@@ -470,3 +470,31 @@ func TestConsumeTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestConsumeRetries: a build that fails for a passing reason (its input
+// folder not there yet) is retried with backoff, not dead-lettered, and
+// succeeds once the folder appears.
+func TestConsumeRetries(t *testing.T) {
+	brokers := needService(t, "LOCKSTEP_KAFKA", "a Kafka broker")
+	dir := t.TempDir()
+	store := "file://" + filepath.Join(dir, "store")
+	in := filepath.Join(dir, "spark", "late")
+	spec := writeSpec(t, dir, in, "")
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	topic := "retry-" + suffix
+	produce(t, brokers, topic, event("places", nil))
+	c := startConsumer(t, store, spec, brokers, topic, "gy-"+suffix)
+	waitUntil(t, "a failed attempt", 30*time.Second, func() bool { return strings.Contains(c.stderr.String(), "build failed; retrying") })
+	if n := c.handled(t)["all"]; n != 0 {
+		t.Fatalf("the event was handled (%d) before its input existed", n)
+	}
+	os.MkdirAll(in, 0o755)
+	src := filepath.Join(repoRoot(t), "testdata", "places")
+	ents, _ := os.ReadDir(src)
+	for _, e := range ents {
+		data, _ := os.ReadFile(filepath.Join(src, e.Name()))
+		os.WriteFile(filepath.Join(in, e.Name()), data, 0o644)
+	}
+	waitUntil(t, "the retried build", 30*time.Second, func() bool { return c.handled(t)["places/published"] == 1 })
+	c.stop(t)
+}
