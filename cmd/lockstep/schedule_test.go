@@ -108,3 +108,50 @@ func TestSchedule(t *testing.T) {
 		t.Errorf("history of a: %+v", h)
 	}
 }
+
+// TestScheduleGrace: SIGTERM while a scheduled run is held up (paused at a
+// store operation) stops the scheduler; past --grace the run is abandoned,
+// the daemon exits, and the store holds nothing partial: no channel moved,
+// and it verifies clean.
+func TestScheduleGrace(t *testing.T) {
+	dir := t.TempDir()
+	store := "file://" + filepath.Join(dir, "store")
+	places := filepath.Join(repoRoot(t), "testdata", "places")
+	spec := filepath.Join(dir, "spec.yaml")
+	os.WriteFile(spec, []byte(fmt.Sprintf(`bundles:
+  a:
+    schedule: "* * * * * *"
+    inputs: {places: {url: %s}}
+    assets: {places: {format: arrow, input: places}}
+`, places)), 0o644)
+	pause := filepath.Join(dir, "pause")
+	cmd := exec.Command(binary, "--store", store, "schedule", "--spec", spec, "--grace", "1s")
+	// Held at its 6th store operation: after the build, while publishing.
+	cmd.Env = append(os.Environ(), "LOCKSTEP_STAGE="+filepath.Join(dir, "stage"), "LOCKSTEP_PAUSE_AT_OP=6", "LOCKSTEP_PAUSE_FILE="+pause)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the run held", 30*time.Second, func() bool { _, err := os.Stat(pause); return err == nil })
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("schedule: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the held run was not abandoned after --grace 1s")
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("stopped after %s, before the 1 s grace", took)
+	}
+	if r := lockstep(t, store, "history", "--bundle", "a"); r.code == 0 {
+		t.Errorf("the abandoned run moved the channel:\n%s", r.stdout)
+	}
+	ok(t, store, "verify", "--all")
+}
