@@ -71,3 +71,37 @@ func TestRebuildReportsTheFirstDifference(t *testing.T) {
 		t.Errorf("a prefix differs at its length, got %d", got)
 	}
 }
+
+// A build record edited to name another release is refused: a run must
+// never promote, or sign, a release of other inputs as "unchanged".
+func TestTamperedBuildRecord(t *testing.T) {
+	ctx := context.Background()
+	s, err := publish.Open(ctx, "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	places, _ := filepath.Abs(filepath.Join("..", "testdata", "places"))
+	build := func(compression string) *BuildResult {
+		spec, err := ParseSpec("spec.yaml", []byte("bundles:\n  b:\n    inputs: {in: {url: "+places+"}}\n    assets: {t: {format: arrow, input: in, options: {compression: "+compression+"}}}\n"), all.Registry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := (&Builder{Store: s, Registry: all.Registry(), Version: "v1", StageDir: t.TempDir()}).Build(ctx, spec.Bundles["b"])
+		if err != nil {
+			return &BuildResult{Fingerprint: err.Error()}
+		}
+		if res.Staged != nil {
+			if _, err := publish.Publish(ctx, s, res.Staged, publish.PublishOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return res
+	}
+	a, b := build("zstd"), build("lz4")
+	rec, _ := s.Bucket().ReadAll(ctx, "bundles/b/builds/"+b.Fingerprint+".json")
+	s.Bucket().WriteAll(ctx, "bundles/b/builds/"+a.Fingerprint+".json", rec, nil) // a's inputs now "are" b's release
+	if got := build("zstd"); got.Unchanged || !strings.Contains(got.Fingerprint, "changed by hand") {
+		t.Fatalf("a tampered build record: %+v", got)
+	}
+}

@@ -204,6 +204,29 @@ func runHook(ctx context.Context, log *slog.Logger, cmd string, c *cli.Context, 
 	return code
 }
 
+// serveMetrics serves /metrics from reg and /healthz from health (plain
+// "ok" when nil) on --listen, when it is set; stop shuts the server down.
+func serveMetrics(c *cli.Context, e *env, reg *prometheus.Registry, health http.HandlerFunc) (stop func(), err error) {
+	addr := c.String("listen")
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %s: %w", addr, err)
+	}
+	if health == nil {
+		health = func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", health)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	e.log.Info("listening", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
+}
+
 // agentMetrics are what /metrics shows.
 type agentMetrics struct {
 	reg       *prometheus.Registry
@@ -257,29 +280,21 @@ func runAgent(c *cli.Context, e *env) error {
 	}
 	m := newAgentMetrics()
 	st := &agentState{}
-	if addr := c.String("listen"); addr != "" {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("--listen %s: %w", addr, err)
+	stop, err := serveMetrics(c, e, m.reg, func(w http.ResponseWriter, r *http.Request) {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		// Healthy while it serves a release and its last check is
+		// recent; a store outage shows here before the box is stale.
+		if st.Release == "" || time.Since(st.LastSuccess) > 3*interval {
+			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-			st.mu.Lock()
-			defer st.mu.Unlock()
-			w.Header().Set("Content-Type", "application/json")
-			// Healthy while it serves a release and its last check is
-			// recent; a store outage shows here before the box is stale.
-			if st.Release == "" || time.Since(st.LastSuccess) > 3*interval {
-				w.WriteHeader(http.StatusServiceUnavailable)
-			}
-			json.NewEncoder(w).Encode(st)
-		})
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		e.log.Info("agent listening", "addr", ln.Addr().String())
+		json.NewEncoder(w).Encode(st)
+	})
+	if err != nil {
+		return err
 	}
+	defer stop()
 	req, err := pullRequest(c, e, nil)
 	if err != nil {
 		return err

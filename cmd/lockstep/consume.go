@@ -6,15 +6,12 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
@@ -208,18 +205,11 @@ func runConsume(c *cli.Context, e *env) error {
 	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lockstep_consume_lag",
 		Help: "Events of the partition not yet committed by the group."}, []string{"partition"})
 	reg.MustRegister(outcomes, lastOK, lag)
-	if addr := c.String("listen"); addr != "" {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("--listen %s: %w", addr, err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
+	stopMetrics, err := serveMetrics(c, e, reg, nil)
+	if err != nil {
+		return err
 	}
+	defer stopMetrics()
 	run := func(ctx context.Context, b *pipeline.Bundle, ev *pipeline.RebuildEvent) (*pipeline.RunResult, error) {
 		bld, err := e.builder(c, b)
 		if err != nil {

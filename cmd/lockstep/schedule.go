@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
 
 	"github.com/lockstep-data/lockstep/pipeline"
@@ -101,18 +98,11 @@ func runSchedule(c *cli.Context, e *env) error {
 		}
 	}
 	m := newScheduleMetrics()
-	if addr := c.String("listen"); addr != "" {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("--listen %s: %w", addr, err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
+	stopMetrics, err := serveMetrics(c, e, m.reg, nil)
+	if err != nil {
+		return err
 	}
+	defer stopMetrics()
 	for _, b := range bundles {
 		e.log.Info("scheduled", "bundle", b.Name, "when", b.ScheduleText())
 		m.running.WithLabelValues(b.Name).Set(0)
