@@ -43,7 +43,7 @@ func Example() {
 	fmt.Println(err)
 	// Output:
 	// .arrow 2 [[Lisboa] [Zürich]]
-	// unknown format "parquet" (valid: arrow, file, fst, kv, mmdb)
+	// unknown format "parquet" (valid: arrow, file, fst, geo, kv, mmdb)
 }
 
 // A format that can split its asset implements formats.ShardedConfig: the

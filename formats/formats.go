@@ -141,6 +141,13 @@ type RowCounter interface {
 	Rows() int64
 }
 
+// StatsReporter is implemented by writers that count more than rows, such
+// as the features geo skipped as invalid. After a successful Close the
+// pipeline records Stats in the manifest's asset.
+type StatsReporter interface {
+	Stats() map[string]int64
+}
+
 // FileStarter is implemented by writers that name input files in their
 // errors, such as a duplicate key's. Before the first record of each input
 // file the pipeline calls StartFile with the file's location (credentials

@@ -587,7 +587,7 @@ func (b *Builder) newSink(name string, spec *AssetSpec, cfg formats.Config, sche
 	info := f.Info()
 	s := &sink{asset: publish.Asset{
 		Name: name, File: name + info.Ext, Format: info.Name, FormatVersion: info.Version,
-		MediaType: info.MediaType, Options: cfg.Options(), Schema: schema.String(),
+		MediaType: info.MediaType, Options: cfg.Options(), Schema: schemaText(schema),
 	}}
 	sc, _ := cfg.(formats.ShardedConfig)
 	names := assetNames(name, cfg)
@@ -647,6 +647,9 @@ func (s *sink) finish(ctx context.Context) ([]publish.Asset, error) {
 		p.asset.Rows = s.asset.Rows
 		if rc, ok := s.w.(formats.RowCounter); ok {
 			p.asset.Rows = rc.Rows()
+		}
+		if sr, ok := s.w.(formats.StatsReporter); ok {
+			p.asset.Stats = sr.Stats()
 		}
 		if rows != nil {
 			p.asset.Rows = rows[i]

@@ -88,7 +88,7 @@ func Inspect(ctx context.Context, url string, opts DiscoverOptions) (*Inspection
 		if err != nil {
 			in.Unsupported = append(in.Unsupported, err.Error())
 		} else {
-			in.Schema, in.SparkSchema = schema.String(), src.SparkSchema
+			in.Schema, in.SparkSchema = schemaText(schema), src.SparkSchema
 			for _, f := range schema.Fields() {
 				in.Columns = append(in.Columns, Column{Name: f.Name, Type: f.Type.String(), Nullable: f.Nullable})
 			}

@@ -481,6 +481,7 @@ func (s *Source) Schema(ctx context.Context) (*arrow.Schema, error) {
 		return s.schema, nil
 	}
 	m := newSchemaMerger()
+	geo := "" // GeoParquet's metadata, which the geo format reads
 	for _, in := range s.Files {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -491,6 +492,9 @@ func (s *Source) Schema(ctx context.Context) (*arrow.Schema, error) {
 		}
 		if v, ok := f.KeyValue("org.apache.spark.sql.parquet.row.metadata"); ok && s.SparkSchema == "" {
 			s.SparkSchema = v
+		}
+		if v, ok := f.KeyValue("geo"); ok && geo == "" {
+			geo = v
 		}
 		fs, _, err := s.project(f)
 		if err != nil {
@@ -531,7 +535,12 @@ func (s *Source) Schema(ctx context.Context) (*arrow.Schema, error) {
 		fields = append(fields, f)
 		s.partAt = append(s.partAt, pi)
 	}
-	s.schema = arrow.NewSchema(fields, nil)
+	var meta *arrow.Metadata
+	if geo != "" {
+		md := arrow.NewMetadata([]string{"geo"}, []string{geo})
+		meta = &md
+	}
+	s.schema = arrow.NewSchema(fields, meta)
 	return s.schema, nil
 }
 
@@ -555,3 +564,7 @@ func (s *Source) open(ctx context.Context, in publish.InputFile) (*reader.File, 
 	}
 	return f, nil
 }
+
+// schemaText is a schema's fields as the manifest records them, without
+// its metadata (a GeoParquet file's is kilobytes of JSON).
+func schemaText(s *arrow.Schema) string { return arrow.NewSchema(s.Fields(), nil).String() }

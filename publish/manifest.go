@@ -93,6 +93,9 @@ type Asset struct {
 	// Mode is the file mode a pull gives the asset, in octal ("0755" for
 	// a server binary); "" for the default, 0644.
 	Mode string `json:"mode,omitempty"`
+	// Stats are counts a format reports beyond rows, such as the features
+	// geo skipped as invalid (formats.StatsReporter).
+	Stats map[string]int64 `json:"stats,omitempty"`
 }
 
 // Check is the outcome of one data-quality gate.

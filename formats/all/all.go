@@ -7,6 +7,7 @@ import (
 	"github.com/lockstep-data/lockstep/formats/arrowipc"
 	"github.com/lockstep-data/lockstep/formats/file"
 	"github.com/lockstep-data/lockstep/formats/fst"
+	"github.com/lockstep-data/lockstep/formats/geo"
 	"github.com/lockstep-data/lockstep/formats/kv"
 	"github.com/lockstep-data/lockstep/formats/mmdb"
 )
@@ -17,6 +18,7 @@ func Registry() *formats.Registry {
 		arrowipc.Format{},
 		file.Format{},
 		fst.Format{},
+		geo.Format{},
 		kv.Format{},
 		mmdb.Format{},
 	)

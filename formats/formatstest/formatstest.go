@@ -131,6 +131,29 @@ type Case struct {
 	// Checksummed says that every byte of the file is covered by a checksum
 	// or structure, so that Open or Check finds any flipped bit.
 	Checksummed bool
+	// Input, when set, builds the records instead of Batch, for a format
+	// whose input needs columns Schema lacks (geo's geometry); InputSchema
+	// is their schema.
+	Input       func(ids []int64) arrow.RecordBatch
+	InputSchema *arrow.Schema
+}
+
+func (c Case) batch(ids []int64) arrow.RecordBatch {
+	if c.Input != nil {
+		return c.Input(ids)
+	}
+	return Batch(ids)
+}
+
+func (c Case) schema() *arrow.Schema {
+	if c.InputSchema != nil {
+		return c.InputSchema
+	}
+	return Schema
+}
+
+func (c Case) write(t testing.TB, opts map[string]any, ids []int64, batch int) []byte {
+	return write(t, c.Format, opts, c.schema(), c.batch, ids, batch)
 }
 
 func (c Case) options(extra map[string]any) map[string]any {
@@ -147,17 +170,22 @@ func (c Case) options(extra map[string]any) map[string]any {
 // Write writes the ids, in batches of batch rows, and returns the file.
 func Write(t testing.TB, f formats.Format, opts map[string]any, ids []int64, batch int) []byte {
 	t.Helper()
+	return write(t, f, opts, Schema, Batch, ids, batch)
+}
+
+func write(t testing.TB, f formats.Format, opts map[string]any, schema *arrow.Schema, mk func([]int64) arrow.RecordBatch, ids []int64, batch int) []byte {
+	t.Helper()
 	cfg, err := f.Configure(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	w, err := cfg.NewWriter(&buf, Schema)
+	w, err := cfg.NewWriter(&buf, schema)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < len(ids); i += batch {
-		rec := Batch(ids[i:min(i+batch, len(ids))])
+		rec := mk(ids[i:min(i+batch, len(ids))])
 		err := w.Write(context.Background(), rec)
 		rec.Release()
 		if err != nil {
@@ -208,7 +236,7 @@ func Run(t *testing.T, c Case) {
 		}
 	})
 	t.Run("Empty", func(t *testing.T) {
-		r := Open(t, c.Format, Write(t, c.Format, c.Options, nil, 1))
+		r := Open(t, c.Format, c.write(t, c.Options, nil, 1))
 		if r.Rows() != 0 {
 			t.Fatalf("%d rows in an empty asset", r.Rows())
 		}
@@ -218,7 +246,7 @@ func Run(t *testing.T, c Case) {
 		}
 	})
 	t.Run("NullsAndNested", func(t *testing.T) {
-		r := Open(t, c.Format, Write(t, c.Format, c.Options, Shuffled(100), 30))
+		r := Open(t, c.Format, c.write(t, c.Options, Shuffled(100), 30))
 		if r.Rows() < 100 {
 			t.Fatalf("%d rows, want at least 100", r.Rows())
 		}
@@ -232,15 +260,15 @@ func Run(t *testing.T, c Case) {
 	})
 	t.Run("LargeBatch", func(t *testing.T) {
 		ids := Shuffled(60000)
-		r := Open(t, c.Format, Write(t, c.Format, c.Options, ids, len(ids)))
+		r := Open(t, c.Format, c.write(t, c.Options, ids, len(ids)))
 		if r.Rows() < int64(len(ids)) {
 			t.Fatalf("%d rows, want at least %d", r.Rows(), len(ids))
 		}
 	})
 	t.Run("Deterministic", func(t *testing.T) {
 		ids := Shuffled(5000)
-		a := Write(t, c.Format, c.Options, ids, 700)
-		b := Write(t, c.Format, c.Options, ids, 700)
+		a := c.write(t, c.Options, ids, 700)
+		b := c.write(t, c.Options, ids, 700)
 		if !bytes.Equal(a, b) {
 			t.Fatalf("two writes of the same input differ (%d and %d bytes)", len(a), len(b))
 		}
@@ -252,7 +280,7 @@ func Run(t *testing.T, c Case) {
 // damaged truncates and bit-flips an asset: a truncated file must give an
 // error from Open or Check, and no damage may panic.
 func damaged(t *testing.T, c Case) {
-	data := Write(t, c.Format, c.Options, Shuffled(2000), 500)
+	data := c.write(t, c.Options, Shuffled(2000), 500)
 	try := func(what string, bad []byte) (err error) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -298,7 +326,7 @@ func damaged(t *testing.T, c Case) {
 // from a test named TestGolden, which `make golden` runs.
 func Golden(t *testing.T, c Case) {
 	info := c.Format.Info()
-	got := Write(t, c.Format, c.Options, Shuffled(40), 16)
+	got := c.write(t, c.Options, Shuffled(40), 16)
 	path := filepath.Join("testdata", "golden", info.Name+info.Ext)
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -329,7 +357,7 @@ func cancel(t *testing.T, c Case) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := cfg.NewWriter(&bytes.Buffer{}, Schema)
+	w, err := cfg.NewWriter(&bytes.Buffer{}, c.schema())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +374,7 @@ func cancel(t *testing.T, c Case) {
 			}
 			stop()
 		}
-		rec := Batch(ids[i : i+5000])
+		rec := c.batch(ids[i : i+5000])
 		werr = w.Write(ctx, rec)
 		rec.Release()
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/lockstep-data/lockstep/formats/internal/inputs"
 	"github.com/lockstep-data/lockstep/formats/internal/keyenc"
 	"github.com/lockstep-data/lockstep/formats/internal/sorter"
+	"github.com/lockstep-data/lockstep/formats/internal/sst"
 	"github.com/lockstep-data/lockstep/formats/internal/valenc"
 )
 
@@ -187,7 +188,7 @@ func (c *config) newWriter(w io.Writer, schema *arrow.Schema) (*writer, error) {
 			"none": sstable.NoCompression, "snappy": sstable.SnappyCompression, "zstd": sstable.ZstdCompression,
 		}[c.compression],
 		TablePropertyCollectors: []func() sstable.TablePropertyCollector{
-			func() sstable.TablePropertyCollector { return &propCollector{props: props} },
+			sst.Properties(props),
 		},
 	}
 	if c.bloomBits > 0 {
@@ -197,7 +198,7 @@ func (c *config) newWriter(w io.Writer, schema *arrow.Schema) (*writer, error) {
 	budget := c.sortBudget()
 	policy, _ := sorter.ParsePolicy(c.dups)
 	wr := &writer{
-		out:    &writable{w: w},
+		out:    &sst.Writable{W: w},
 		opts:   opts,
 		keys:   keys,
 		names:  c.key,
@@ -208,7 +209,7 @@ func (c *config) newWriter(w io.Writer, schema *arrow.Schema) (*writer, error) {
 	}
 	if c.sorted {
 		// Declared sorted: stream every entry straight into the table.
-		feed := newFeeder(sstable.NewWriter(wr.out, wr.opts))
+		feed := sst.NewFeeder(sstable.NewWriter(wr.out, wr.opts))
 		wr.feed = feed
 		wr.sort.Stream(func(key, val []byte) error { wr.entries++; return feed.Set(key, val) })
 	}
@@ -224,32 +225,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// propCollector writes lockstep's own table properties.
-type propCollector struct{ props map[string]string }
-
-func (p *propCollector) Add(sstable.InternalKey, []byte) error { return nil }
-func (p *propCollector) Name() string                          { return "lockstep" }
-func (p *propCollector) Finish(user map[string]string) error {
-	for k, v := range p.props {
-		user[k] = v
-	}
-	return nil
-}
-
-// writable is Pebble's output interface over the pipeline's writer; the
-// pipeline owns flushing and closing.
-type writable struct{ w io.Writer }
-
-func (o *writable) Write(p []byte) error {
-	_, err := o.w.Write(p)
-	return err
-}
-func (o *writable) Finish() error { return nil }
-func (o *writable) Abort()        {}
-
 type writer struct {
-	feed    *feeder // the table, made up front when the input is declared sorted
-	out     *writable
+	feed    *sst.Feeder // the table, made up front when the input is declared sorted
+	out     *sst.Writable
 	opts    sstable.WriterOptions
 	keys    *keyenc.Encoder
 	names   []string
@@ -291,7 +269,7 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 func (w *writer) Close(ctx context.Context) error {
 	feed := w.feed
 	if feed == nil {
-		feed = newFeeder(sstable.NewWriter(w.out, w.opts))
+		feed = sst.NewFeeder(sstable.NewWriter(w.out, w.opts))
 	}
 	w.feed = nil // closed below, whatever happens
 	if err := w.finish(ctx, func(key, val []byte) error { w.entries++; return feed.Set(key, val) }); err != nil {

@@ -6,16 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-	"time"
 
-	"github.com/cockroachdb/pebble/bloom"
 	"github.com/cockroachdb/pebble/sstable"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/lockstep-data/lockstep/formats"
 	"github.com/lockstep-data/lockstep/formats/internal/keyenc"
+	"github.com/lockstep-data/lockstep/formats/internal/sst"
 )
 
 // Open reads an SSTable's footer, index and properties.
@@ -25,13 +23,7 @@ func (Format) Open(r io.ReaderAt, size int64) (rd formats.Reader, err error) {
 			rd, err = nil, fmt.Errorf("kv: not a readable SSTable: %v", p)
 		}
 	}()
-	readable, err := sstable.NewSimpleReadable(&readerAt{r: r, size: size})
-	if err != nil {
-		return nil, fmt.Errorf("kv: %w", err)
-	}
-	t, err := sstable.NewReader(readable, sstable.ReaderOptions{
-		Filters: map[string]sstable.FilterPolicy{bloom.FilterPolicy(10).Name(): bloom.FilterPolicy(10)},
-	})
+	t, err := sst.Open(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("kv: not a readable SSTable: %w", err)
 	}
@@ -45,25 +37,6 @@ func (Format) Open(r io.ReaderAt, size int64) (rd formats.Reader, err error) {
 	k.value = up[propValue]
 	return k, nil
 }
-
-// readerAt gives Pebble the file interface it asks for.
-type readerAt struct {
-	r    io.ReaderAt
-	size int64
-}
-
-func (f *readerAt) ReadAt(p []byte, off int64) (int, error) { return f.r.ReadAt(p, off) }
-func (f *readerAt) Close() error                            { return nil }
-func (f *readerAt) Stat() (os.FileInfo, error)              { return fileInfo(f.size), nil }
-
-type fileInfo int64
-
-func (s fileInfo) Name() string       { return "asset.sst" }
-func (s fileInfo) Size() int64        { return int64(s) }
-func (s fileInfo) Mode() os.FileMode  { return 0o444 }
-func (s fileInfo) ModTime() time.Time { return time.Time{} }
-func (s fileInfo) IsDir() bool        { return false }
-func (s fileInfo) Sys() any           { return nil }
 
 type reader struct {
 	t      *sstable.Reader

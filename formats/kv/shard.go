@@ -17,6 +17,7 @@ import (
 	"github.com/cockroachdb/pebble/sstable"
 
 	"github.com/lockstep-data/lockstep/formats"
+	"github.com/lockstep-data/lockstep/formats/internal/sst"
 )
 
 // maxShards bounds the shards option.
@@ -165,7 +166,7 @@ func writeShard(ctx context.Context, path string, out io.Writer, opts sstable.Wr
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, 1<<20)
-	sw := sstable.NewWriter(&writable{w: out}, opts)
+	sw := sstable.NewWriter(&sst.Writable{W: out}, opts)
 	var buf []byte
 	for i := 0; ; i++ {
 		if i%4096 == 0 {

@@ -1,16 +1,16 @@
-package kv
+package sst
 
 import (
 	"github.com/cockroachdb/pebble/sstable"
 )
 
-// feeder hands entries to a Pebble table writer on its own goroutine, in
+// Feeder hands entries to a Pebble table writer on its own goroutine, in
 // batches of about feedBatch bytes, so that building and compressing blocks
 // (a quarter to a half of a kv build) runs on another core than reading,
 // encoding and merging. Pebble's own Parallelism option only moves the
 // writes of finished blocks. Entries reach the table in the order given;
 // the bytes are the same as calling Set directly.
-type feeder struct {
+type Feeder struct {
 	sw   *sstable.Writer
 	cur  *feedBatch
 	todo chan *feedBatch
@@ -26,14 +26,15 @@ type feedBatch struct {
 
 const feedBytes = 256 << 10
 
-func newFeeder(sw *sstable.Writer) *feeder {
-	f := &feeder{sw: sw, cur: &feedBatch{}, todo: make(chan *feedBatch, 1), free: make(chan *feedBatch, 2), done: make(chan error, 1)}
+// NewFeeder starts feeding sw.
+func NewFeeder(sw *sstable.Writer) *Feeder {
+	f := &Feeder{sw: sw, cur: &feedBatch{}, todo: make(chan *feedBatch, 1), free: make(chan *feedBatch, 2), done: make(chan error, 1)}
 	f.free <- &feedBatch{}
 	go f.run()
 	return f
 }
 
-func (f *feeder) run() {
+func (f *Feeder) run() {
 	var err error
 	for b := range f.todo {
 		start := 0
@@ -49,7 +50,7 @@ func (f *feeder) run() {
 }
 
 // Set queues an entry; an error from the table shows at Close.
-func (f *feeder) Set(key, val []byte) error {
+func (f *Feeder) Set(key, val []byte) error {
 	b := f.cur
 	b.buf = append(b.buf, key...)
 	b.ends = append(b.ends, len(b.buf))
@@ -61,7 +62,7 @@ func (f *feeder) Set(key, val []byte) error {
 	return nil
 }
 
-func (f *feeder) flush() error {
+func (f *Feeder) flush() error {
 	f.todo <- f.cur
 	f.cur = <-f.free
 	return nil
@@ -69,7 +70,7 @@ func (f *feeder) flush() error {
 
 // Close writes what is queued and finishes the table; after a failure it
 // only releases the table.
-func (f *feeder) Close(failed bool) error {
+func (f *Feeder) Close(failed bool) error {
 	if !failed && len(f.cur.ends) > 0 {
 		f.todo <- f.cur
 	}

@@ -1,0 +1,389 @@
+package geo
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/twpayne/go-geom"
+	"github.com/twpayne/go-geom/encoding/wkt"
+)
+
+// A polygon is its rings, shell first, each ring closed (its last vertex
+// equals its first) and stored as x0, y0, x1, y1, ...: longitude and
+// latitude in degrees. A feature is one or more polygons.
+type polygon [][]float64
+
+// errInvalid is geometry the index cannot hold as written; the writer's
+// `invalid` policy decides what happens to its feature.
+type errInvalid struct{ msg string }
+
+func (e *errInvalid) Error() string { return e.msg }
+
+func invalidf(format string, args ...any) error {
+	return &errInvalid{msg: fmt.Sprintf(format, args...)}
+}
+
+// maxVertices bounds one feature, so that a hostile count cannot make a
+// decoder allocate without end: 2^26 vertices is 1 GiB of coordinates.
+const maxVertices = 1 << 26
+
+// WKB geometry types (ISO and OGC codes; EWKB flags are read too).
+const (
+	wkbPolygon      = 3
+	wkbMultiPolygon = 6
+)
+
+var wkbTypeNames = map[uint32]string{1: "Point", 2: "LineString", 3: "Polygon", 4: "MultiPoint",
+	5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection"}
+
+// decodeWKB reads a Polygon or MultiPolygon from well-known binary, either
+// byte order, with or without Z and M (dropped). Counts are checked against
+// the bytes left before anything is allocated.
+func decodeWKB(b []byte) ([]polygon, error) {
+	d := wkbDecoder{b: b}
+	typ, stride, err := d.header()
+	if err != nil {
+		return nil, err
+	}
+	var polys []polygon
+	switch typ {
+	case wkbPolygon:
+		p, err := d.polygon(stride)
+		if err != nil {
+			return nil, err
+		}
+		polys = append(polys, p)
+	case wkbMultiPolygon:
+		n, err := d.count(5) // each part is at least a 5-byte header and a count
+		if err != nil {
+			return nil, err
+		}
+		for range n {
+			typ, stride, err := d.header()
+			if err != nil {
+				return nil, err
+			}
+			if typ != wkbPolygon {
+				return nil, invalidf("a MultiPolygon holds a %s", typeName(typ))
+			}
+			p, err := d.polygon(stride)
+			if err != nil {
+				return nil, err
+			}
+			polys = append(polys, p)
+		}
+	default:
+		return nil, invalidf("the geometry is a %s; geo indexes polygons and multipolygons", typeName(typ))
+	}
+	if len(d.b) != 0 {
+		return nil, invalidf("%d bytes after the end of the WKB geometry", len(d.b))
+	}
+	return polys, nil
+}
+
+func typeName(t uint32) string {
+	if n, ok := wkbTypeNames[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("WKB type %d", t)
+}
+
+type wkbDecoder struct {
+	b     []byte
+	order binary.ByteOrder
+	n     int // vertices read
+}
+
+var errShortWKB = invalidf("the WKB geometry is truncated")
+
+func (d *wkbDecoder) header() (typ uint32, stride int, err error) {
+	if len(d.b) < 5 {
+		return 0, 0, errShortWKB
+	}
+	switch d.b[0] {
+	case 0:
+		d.order = binary.BigEndian
+	case 1:
+		d.order = binary.LittleEndian
+	default:
+		return 0, 0, invalidf("not WKB: byte order %d", d.b[0])
+	}
+	t := d.order.Uint32(d.b[1:])
+	d.b = d.b[5:]
+	stride = 2
+	// EWKB: Z, M and SRID flags in the high bits.
+	if t&0x80000000 != 0 {
+		stride++
+	}
+	if t&0x40000000 != 0 {
+		stride++
+	}
+	if t&0x20000000 != 0 {
+		if len(d.b) < 4 {
+			return 0, 0, errShortWKB
+		}
+		d.b = d.b[4:] // the SRID; the CRS is the column's (GeoParquet metadata)
+	}
+	t &= 0x0fffffff
+	// ISO: 1000s for Z, 2000s for M, 3000s for ZM.
+	switch t / 1000 {
+	case 1, 2:
+		stride++
+	case 3:
+		stride += 2
+	}
+	return t % 1000, stride, nil
+}
+
+// count reads a count of items at least min bytes each.
+func (d *wkbDecoder) count(min int) (int, error) {
+	if len(d.b) < 4 {
+		return 0, errShortWKB
+	}
+	n := d.order.Uint32(d.b)
+	d.b = d.b[4:]
+	if uint64(n)*uint64(min) > uint64(len(d.b)) {
+		return 0, errShortWKB
+	}
+	return int(n), nil
+}
+
+func (d *wkbDecoder) polygon(stride int) (polygon, error) {
+	nr, err := d.count(4)
+	if err != nil {
+		return nil, err
+	}
+	p := make(polygon, 0, nr)
+	for range nr {
+		np, err := d.count(8 * stride)
+		if err != nil {
+			return nil, err
+		}
+		if d.n += np; d.n > maxVertices {
+			return nil, invalidf("more than %d vertices", maxVertices)
+		}
+		r := make([]float64, 0, 2*np)
+		for range np {
+			x := math.Float64frombits(d.order.Uint64(d.b))
+			y := math.Float64frombits(d.order.Uint64(d.b[8:]))
+			r = append(r, x, y)
+			d.b = d.b[8*stride:]
+		}
+		p = append(p, r)
+	}
+	return p, nil
+}
+
+// encodeWKB writes polys as little-endian 2D WKB: a Polygon when there is
+// one, else a MultiPolygon. It is what the features key space holds.
+func encodeWKB(dst []byte, polys []polygon) []byte {
+	le := binary.LittleEndian
+	one := func(dst []byte, p polygon) []byte {
+		dst = append(dst, 1)
+		dst = le.AppendUint32(dst, wkbPolygon)
+		dst = le.AppendUint32(dst, uint32(len(p)))
+		for _, r := range p {
+			dst = le.AppendUint32(dst, uint32(len(r)/2))
+			for _, c := range r {
+				dst = le.AppendUint64(dst, math.Float64bits(c))
+			}
+		}
+		return dst
+	}
+	if len(polys) == 1 {
+		return one(dst, polys[0])
+	}
+	dst = append(dst, 1)
+	dst = le.AppendUint32(dst, wkbMultiPolygon)
+	dst = le.AppendUint32(dst, uint32(len(polys)))
+	for _, p := range polys {
+		dst = one(dst, p)
+	}
+	return dst
+}
+
+// decodeWKT reads a POLYGON or MULTIPOLYGON from well-known text, with
+// go-geom's parser.
+func decodeWKT(s string) ([]polygon, error) {
+	g, err := wkt.Unmarshal(s)
+	if err != nil {
+		return nil, invalidf("not WKT: %v", err)
+	}
+	ring := func(flat []float64, stride int) []float64 {
+		r := make([]float64, 0, len(flat)/stride*2)
+		for i := 0; i+1 < len(flat); i += stride {
+			r = append(r, flat[i], flat[i+1])
+		}
+		return r
+	}
+	poly := func(p *geom.Polygon) polygon {
+		var out polygon
+		for i := range p.NumLinearRings() {
+			out = append(out, ring(p.LinearRing(i).FlatCoords(), p.Stride()))
+		}
+		return out
+	}
+	switch t := g.(type) {
+	case *geom.Polygon:
+		return []polygon{poly(t)}, nil
+	case *geom.MultiPolygon:
+		var out []polygon
+		for i := range t.NumPolygons() {
+			out = append(out, poly(t.Polygon(i)))
+		}
+		return out, nil
+	}
+	return nil, invalidf("the geometry is a %T; geo indexes polygons and multipolygons", g)
+}
+
+// coordSlack is how far beyond ±180° and ±90° a coordinate may lie and
+// still count as in range: the rounding of data that was projected or
+// simplified (Natural Earth's Russia reaches 180.00000000000006).
+const coordSlack = 1e-9
+
+// check validates polys and, with repair, mends what can be mended:
+// unclosed rings are closed and repeated vertices dropped. It reports
+// whether it changed anything. What it checks: coordinates are finite and
+// within range, rings are closed with at least three distinct vertices,
+// and no two edges of the feature cross (see crossing). It does not check
+// that holes lie inside their shell or that parts do not overlap: the
+// lookup's even-odd rule needs neither.
+func check(polys []polygon, repair bool) (repaired bool, err error) {
+	if len(polys) == 0 {
+		return false, invalidf("the geometry is empty")
+	}
+	for pi, p := range polys {
+		if len(p) == 0 {
+			return false, invalidf("polygon %d is empty", pi)
+		}
+		for ri, r := range p {
+			where := ringName(len(polys), pi, ri)
+			for i := 0; i < len(r); i += 2 {
+				x, y := r[i], r[i+1]
+				if math.IsNaN(x) || math.IsNaN(y) || math.Abs(x) > 180+coordSlack || math.Abs(y) > 90+coordSlack {
+					return false, invalidf("%s: vertex %d (%v, %v) is out of range: longitude must be within ±180 and latitude within ±90 (is the CRS longitude/latitude?)", where, i/2, x, y)
+				}
+			}
+			n := len(r)
+			if n >= 4 && (r[0] != r[n-2] || r[1] != r[n-1]) {
+				if !repair {
+					return false, invalidf("%s is not closed: its last vertex (%v, %v) is not its first (%v, %v)", where, r[n-2], r[n-1], r[0], r[1])
+				}
+				r = append(r, r[0], r[1])
+				repaired = true
+			}
+			if dd := dropRepeats(r); len(dd) != len(r) {
+				if repair {
+					r, repaired = dd, true
+				}
+				n = len(dd)
+			} else {
+				n = len(r)
+			}
+			if n < 8 { // three distinct vertices and the closing one
+				return false, invalidf("%s has fewer than 3 distinct vertices", where)
+			}
+			p[ri] = r
+		}
+	}
+	if a, b, ok := crossing(polys); ok {
+		return false, invalidf("self-intersection: %s crosses %s", a, b)
+	}
+	return repaired, nil
+}
+
+func ringName(parts, pi, ri int) string {
+	s := "the shell"
+	if ri > 0 {
+		s = fmt.Sprintf("hole %d", ri)
+	}
+	if parts > 1 {
+		s += fmt.Sprintf(" of polygon %d", pi)
+	}
+	return s
+}
+
+// dropRepeats returns r without vertices equal to the one before them
+// (a copy when there are any).
+func dropRepeats(r []float64) []float64 {
+	for i := 2; i < len(r); i += 2 {
+		if r[i] == r[i-2] && r[i+1] == r[i-1] {
+			out := append([]float64(nil), r[:i]...)
+			for j := i; j < len(r); j += 2 {
+				if r[j] != out[len(out)-2] || r[j+1] != out[len(out)-1] {
+					out = append(out, r[j], r[j+1])
+				}
+			}
+			return out
+		}
+	}
+	return r
+}
+
+// orient is the sign of the turn a -> b -> c: > 0 left, < 0 right.
+func orient(ax, ay, bx, by, cx, cy float64) float64 {
+	return (bx-ax)*(cy-ay) - (by-ay)*(cx-ax)
+}
+
+// crossing finds two edges of the feature that cross at a point inside
+// both (a proper crossing), sweeping edges in order of their left end.
+// Touching at a vertex is allowed, as in OGC's model for holes.
+func crossing(polys []polygon) (a, b string, found bool) {
+	type edge struct {
+		x0, y0, x1, y1 float64
+		minX, maxX     float64
+		part, ring, i  int
+		last           bool // the ring's closing edge, adjacent to its first
+	}
+	var es []edge
+	for pi, p := range polys {
+		for ri, r := range p {
+			n := len(r)/2 - 1
+			for i := range n {
+				x0, y0, x1, y1 := r[2*i], r[2*i+1], r[2*i+2], r[2*i+3]
+				es = append(es, edge{x0, y0, x1, y1, math.Min(x0, x1), math.Max(x0, x1), pi, ri, i, i == n-1})
+			}
+		}
+	}
+	slices.SortFunc(es, func(e, f edge) int { return cmp.Compare(e.minX, f.minX) })
+	for i := range es {
+		e := &es[i]
+		for j := i + 1; j < len(es) && es[j].minX <= e.maxX; j++ {
+			f := &es[j]
+			if math.Max(e.y0, e.y1) < math.Min(f.y0, f.y1) || math.Max(f.y0, f.y1) < math.Min(e.y0, e.y1) {
+				continue
+			}
+			if e.part == f.part && e.ring == f.ring {
+				d := e.i - f.i
+				if d == 1 || d == -1 || (e.i == 0 && f.last) || (f.i == 0 && e.last) {
+					continue // adjacent: they share a vertex
+				}
+			}
+			o1 := orient(e.x0, e.y0, e.x1, e.y1, f.x0, f.y0)
+			o2 := orient(e.x0, e.y0, e.x1, e.y1, f.x1, f.y1)
+			o3 := orient(f.x0, f.y0, f.x1, f.y1, e.x0, e.y0)
+			o4 := orient(f.x0, f.y0, f.x1, f.y1, e.x1, e.y1)
+			if o1*o2 < 0 && o3*o4 < 0 {
+				name := func(e *edge) string {
+					return fmt.Sprintf("%s edge %d (%v, %v)-(%v, %v)", ringName(len(polys), e.part, e.ring), e.i, e.x0, e.y0, e.x1, e.y1)
+				}
+				return name(e), name(f), true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// vertices counts the feature's vertices, closing ones included.
+func vertices(polys []polygon) int {
+	n := 0
+	for _, p := range polys {
+		for _, r := range p {
+			n += len(r) / 2
+		}
+	}
+	return n
+}
