@@ -33,6 +33,8 @@ demo: build
 	@$(LOCKSTEP) query --dest $(DEMO)/serve place_names fuzzy:Zurich:1
 	@echo "== lockstep query: the MaxMind DB, an IPv4 address, the same through IPv6, and an IPv6 one"
 	@$(LOCKSTEP) query --dest $(DEMO)/serve ip_places 89.238.231.5 ::ffff:89.238.231.5 2a06:5e8b:1::7
+	@echo "== lockstep query: the S2 cell index (geo), Maseru (Lesotho, a hole in South Africa), Cape Town, Zurich, the sea"
+	@$(LOCKSTEP) query --dest $(DEMO)/serve countries -29.31,27.48 -33.92,18.42 47.37,8.54 0,0
 	@echo "== lockstep ls"
 	@$(LOCKSTEP) ls
 

@@ -97,9 +97,11 @@ func (s *shape) band(y float64) int {
 	return min(max(b, 0), s.nb-1)
 }
 
-// contains reports whether (x, y) is inside, by the even-odd rule over
-// every ring: a horizontal ray from the point crosses the boundary an odd
-// number of times. Points on an edge may go either way.
+// contains reports whether (x, y) is inside or on the boundary, as
+// shapely's intersects and GEOS's covers say: on an edge (in float64
+// arithmetic, exactly so at a vertex), or inside by the even-odd rule over
+// every ring, where a horizontal ray from the point crosses the boundary
+// an odd number of times.
 func (s *shape) contains(x, y float64) bool {
 	if x < s.minX || x > s.maxX || y < s.minY || y > s.maxY {
 		return false
@@ -110,6 +112,9 @@ func (s *shape) contains(x, y float64) bool {
 		x0, y0, x1, y1 := s.edges[4*e], s.edges[4*e+1], s.edges[4*e+2], s.edges[4*e+3]
 		if (y0 > y) != (y1 > y) && x < x0+(y-y0)*(x1-x0)/(y1-y0) {
 			in = !in
+		}
+		if x >= min(x0, x1) && x <= max(x0, x1) && y >= min(y0, y1) && y <= max(y0, y1) && orient(x0, y0, x1, y1, x, y) == 0 {
+			return true
 		}
 	}
 	return in

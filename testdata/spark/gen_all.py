@@ -16,6 +16,7 @@ GENERATORS = [
     "gen_formats",
     "gen_inputs",
     "gen_gates",
+    "gen_geo",
 ]
 
 
