@@ -9,6 +9,11 @@ of lockstep, each run on the same Spark output, and the bench's report.
   bench_peers.py mmdb IN OUT            PyPI mmdb-writer (netaddr), one insert per network
   bench_peers.py fst-csv IN OUT [sorted|unsorted]  name,id rows (sorted by name's bytes, or in input order):
                                         the fst CLI's input, not timed
+  bench_peers.py geo-data OUT SEED N POINTS  Natural Earth's countries and N Voronoi cells (GeoParquet, Spark
+                                        layout) and POINTS random points on the sphere (LAT,LON lines): not timed
+  bench_peers.py geo-tree IN            GeoPandas read_parquet + shapely STRtree: what a Python server builds at start
+  bench_peers.py geo-lookup IN POINTS   shapely STRtree query with predicate "intersects" (the exact test) on every
+                                        point, timed after a warm-up pass; prints {"seconds", "points", "matches"}
   bench_peers.py report RESULTS META OUT  the Markdown table (stdlib only)
 """
 import json
@@ -120,10 +125,11 @@ def report(results, meta, out):
     for line in open(meta):
         f = line.rstrip("\n").split("\t")
         if f[0] == "measure":
-            info[f[1]] = (int(f[2]), int(f[3]), f[4])
+            # Optional: a unit for ROWS (polygons, points) and a second count (vertices).
+            info[f[1]] = (int(f[2]), int(f[3]), f[4], f[5] if len(f) > 5 else "", int(f[6]) if len(f) > 6 else 0)
         elif f[0] == "peer":
             peers.append((f[1], f[2], f[3]))
-        elif f[0] in ("gate-mem", "gate-zero"):
+        elif f[0] in ("gate-mem", "gate-zero", "gate-same"):
             gates.append(f)
         elif f[0] == "phase":
             phases.append(f"{f[1]} {f[2]} s")
@@ -161,9 +167,13 @@ def report(results, meta, out):
     def cell(m, s, why, tool):
         if s is None:
             return why if why.startswith("skipped") else f"**failed**: {why}"
-        rows, inb, _ = info[m]
-        parts = [f"{s['wall']:.1f} s"]
-        if rows:
+        rows, inb, _, unit, verts = info[m]
+        parts = [f"{s['wall']:.1f} s" if s['wall'] >= 1 else f"{s['wall']:.3g} s"]
+        if rows and unit:
+            parts.append(f"{rows / s['wall']:,.0f} {unit}/s")
+            if verts:
+                parts.append(f"{verts / s['wall']:,.0f} vertices/s")
+        elif rows:
             parts.append(f"{rows / s['wall'] / 1e6:.2f} M rows/s")
         if inb:
             mbs = inb / s["wall"] / 1e6
@@ -193,10 +203,17 @@ def report(results, meta, out):
             lines.append(f"| {info[m][2]} | {cell(m, ls, lwhy, 'lockstep')} | {peer} | {ratio} | "
                          f"{size(ls['rss'] * 1024) if ls else ''} | {size(ps['rss'] * 1024) if ps else ''} |")
     lines += ["", "ratio: the peer's median time ÷ lockstep's (above 1: lockstep is faster). Times and peak RSS "
-              "are medians of the runs; MB/s is input (Parquet) bytes per second, or the release's bytes for the "
+              "are medians of the runs (a geo lookup's time is its loop over the points, timed by the reader itself, after a warm-up pass); MB/s is input (Parquet) bytes per second, or the release's bytes for the "
               "store rows; read: bytes the build read (rchar) over the input's size. Sizes are decimal (1 MB = 10^6 bytes).", ""]
     rc = 0
     for g in gates:
+        if g[0] == "gate-same":
+            notes = {r[5] for (m, _t), rs in runs.items() if m == g[1] for r in rs if r[4] == 0}
+            if notes:
+                lines.append(f"- {g[1]}: every reader found the same ({', '.join(sorted(notes))}): ok" if len(notes) == 1 else
+                             f"- {g[1]}: the readers disagree ({', '.join(sorted(notes))}): **FAIL**")
+                rc |= len(notes) != 1
+            continue
         if g[0] == "gate-zero":
             rs = runs.get((g[1], "lockstep"), [])
             if not rs or all(r[4] == -1 for r in rs):
@@ -232,6 +249,72 @@ def report(results, meta, out):
     return rc
 
 
+def geo_data(out, seed, n, npoints):
+    import os
+    import time
+
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testdata", "spark"))
+    import gen_geo
+
+    rng = np.random.default_rng(int(seed))
+    t0 = time.time()
+    d = os.path.join(out, "countries")
+    os.makedirs(d, exist_ok=True)
+    gen_geo.countries().to_parquet(os.path.join(d, "part-00000.parquet"), index=False)
+    open(os.path.join(d, "_SUCCESS"), "w").close()
+    n = int(n)
+    xy = np.column_stack([rng.uniform(-180, 180, n), rng.uniform(-85, 85, n)])
+    frame = shapely.box(-180, -85, 180, 85)
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=frame))
+    cells = shapely.intersection(cells, frame)
+    v = gpd.GeoDataFrame({"id": np.arange(len(cells), dtype="int64"), "name": [f"cell {i}" for i in range(len(cells))]},
+                         geometry=cells, crs="EPSG:4326")
+    d = os.path.join(out, f"voronoi-{n}")
+    os.makedirs(d, exist_ok=True)
+    for i, part in enumerate(np.array_split(np.arange(len(v)), 4)):
+        v.iloc[part].to_parquet(os.path.join(d, f"part-{i:05d}.parquet"), index=False)
+    open(os.path.join(d, "_SUCCESS"), "w").close()
+    u, w = rng.random(int(npoints)), rng.random(int(npoints))
+    lat, lon = np.degrees(np.arcsin(2 * u - 1)), w * 360 - 180
+    with open(os.path.join(out, f"points-{npoints}.csv"), "w") as f:
+        f.writelines(f"{float(a)!r},{float(b)!r}\n" for a, b in zip(lat, lon))
+    print(f"geo-data: {len(cells)} cells, {int(shapely.get_num_coordinates(cells).sum())} vertices, {time.time() - t0:.1f}s", file=sys.stderr)
+
+
+def geo_tree(src):
+    import glob
+
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    g = pd.concat([gpd.read_parquet(p) for p in sorted(glob.glob(src + "/*.parquet"))])
+    shapely.STRtree(g.geometry.values).query(shapely.points(0, 0), predicate="intersects")
+
+
+def geo_lookup(src, points):
+    import glob
+    import time
+
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+    import shapely
+
+    g = pd.concat([gpd.read_parquet(p) for p in sorted(glob.glob(src + "/*.parquet"))])
+    tree = shapely.STRtree(g.geometry.values)
+    ll = np.loadtxt(points, delimiter=",", ndmin=2)
+    pts = shapely.points(ll[:, 1], ll[:, 0])
+    tree.query(pts, predicate="intersects")  # warm-up: GEOS prepares each geometry on first use
+    t0 = time.perf_counter()
+    hits = tree.query(pts, predicate="intersects")
+    print(json.dumps({"seconds": time.perf_counter() - t0, "points": len(pts), "matches": int(hits.shape[1])}))
+
+
 def main(argv):
     cmd, args = argv[0], argv[1:]
     if cmd == "arrow":
@@ -246,6 +329,12 @@ def main(argv):
         mmdb(*args)
     elif cmd == "fst-csv":
         fst_csv(*args)
+    elif cmd == "geo-data":
+        geo_data(*args)
+    elif cmd == "geo-tree":
+        geo_tree(*args)
+    elif cmd == "geo-lookup":
+        geo_lookup(*args)
     elif cmd == "report":
         sys.exit(report(*args))
     else:

@@ -250,7 +250,8 @@ lockstep pull -b places --dest /srv/places --server-version 1.4.2 --keep 5`,
 	"history":  `lockstep history -b places -c production -o json`,
 	"query": `lockstep query --dest /srv/places names prefix:Dal
 lockstep query -b places -r 20261130T120000Z-1a2b3c4d geoip 8.8.8.8
-lockstep query --dest /srv/places names -- -5           # a key that starts with '-'`,
+lockstep query --dest /srv/places names -- -5           # a key that starts with '-'
+lockstep query --dest /srv/world countries 47.37,8.54 -33.92,18.42   # geo: the features that hold each point`,
 	"diff":    `lockstep diff -b places 20261101T120000Z-9f8e7d6c 20261130T120000Z-1a2b3c4d`,
 	"verify":  `lockstep verify --all --deep; lockstep verify --all --repair --from .lockstep/stage`,
 	"gc":      `lockstep gc --dry-run; lockstep gc --keep-releases 20 --grace 48h`,

@@ -16,15 +16,19 @@
 package geo
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -117,7 +121,7 @@ func (Format) Configure(opts map[string]any) (formats.Config, error) {
 		value:       o.String("value", "json", "json", "msgpack"),
 		minLevel:    o.Int("min_level", 2, 0, s2.MaxLevel),
 		maxLevel:    o.Int("max_level", 16, 0, s2.MaxLevel),
-		maxCells:    o.Int("max_cells", 32, 1, 10000),
+		maxCells:    o.Int("max_cells", 16, 1, 10000),
 		interior:    o.Bool("interior", true),
 		invalid:     o.String("invalid", "error", "error", "skip", "repair"),
 		edges:       o.String("edges", "", "planar"),
@@ -365,8 +369,9 @@ type writer struct {
 	repaired  int64
 	written   int64 // features in the table, after Close
 
-	kbuf, vbuf, cbuf, gbuf []byte
-	pcols                  []arrow.Array
+	kbuf, cbuf, gbuf []byte
+	pcols            []arrow.Array
+	batch            []feature
 }
 
 func (w *writer) StartFile(path string) { w.files.Start(w.rows, path) }
@@ -379,6 +384,7 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	}
 	w.obj.Bind(w.pcols)
 	gcol := rec.Column(w.gi)
+	w.batch = w.batch[:0]
 	for i := range int(rec.NumRows()) {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -390,7 +396,6 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 		if err != nil {
 			return fmt.Errorf("%w: geo: %s: %v", formats.ErrBadInput, w.files.Name(w.rows), err)
 		}
-		id := w.kbuf[1:]
 		var polys []polygon
 		if gcol.IsNull(i) {
 			err = invalidf("the geometry is null")
@@ -406,7 +411,7 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 		if err != nil {
 			if w.cfg.invalid == "error" {
 				return fmt.Errorf("%w: geo: feature %s (%s): %v; fix it upstream, or set invalid: skip (or repair)",
-					formats.ErrBadInput, keyenc.Describe(id, []string{w.cfg.id}, w.kinds), w.files.Name(w.rows), err)
+					formats.ErrBadInput, keyenc.Describe(w.kbuf[1:], []string{w.cfg.id}, w.kinds), w.files.Name(w.rows), err)
 			}
 			w.skippedAt = append(w.skippedAt, w.rows)
 			w.rows++
@@ -415,12 +420,14 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) error {
 		if repaired {
 			w.repaired++
 		}
-		if err := w.add(ctx, polys, i); err != nil {
-			return err
-		}
+		w.gbuf = encodeWKB(w.gbuf[:0], polys)
+		f := feature{polys: polys, key: bytes.Clone(w.kbuf)}
+		f.val = binary.AppendUvarint(nil, uint64(len(w.gbuf)))
+		f.val = w.obj.Append(append(f.val, w.gbuf...), i)
+		w.batch = append(w.batch, f)
 		w.rows++
 	}
-	return nil
+	return w.add(ctx)
 }
 
 // geometryColumn returns the bytes of row i of a binary or string column.
@@ -438,42 +445,72 @@ func geometryColumn(col arrow.Array) func(i int) []byte {
 	panic("geo: geometry column of type " + col.DataType().String()) // column() refuses these
 }
 
-// add covers one valid feature and queues its entries; w.kbuf holds its
-// feature key.
-func (w *writer) add(ctx context.Context, polys []polygon, row int) error {
-	sh := newShape(polys)
-	covering := w.cov.Covering(sh)
-	id := w.kbuf[1:]
-	addCell := func(c s2.CellID, flag byte) error {
-		w.cbuf = binary.BigEndian.AppendUint64(append(w.cbuf[:0], spaceCell), uint64(c))
-		w.cbuf = append(w.cbuf, id...)
-		return w.cells.Add(ctx, w.cbuf, []byte{flag})
-	}
+// feature is a valid feature on its way to the sorters: its covering is
+// computed by cover, on every core, then add queues it in input order.
+type feature struct {
+	polys    []polygon
+	key, val []byte // f + id; the feature's value
+	cells    []s2.CellID
+	flags    []byte
+}
+
+// cover computes f's covering: the cells of s2.RegionCoverer's covering,
+// each flagged interior or boundary, then interior cells within the
+// boundary ones.
+func (w *writer) cover(f *feature) {
+	sh := newShape(f.polys)
 	var boundary []s2.CellID
-	for _, c := range covering {
+	for _, c := range w.cov.Covering(sh) {
 		flag := byte(flagInterior)
 		if inside, _ := sh.relateCell(c); !inside {
 			flag = flagBoundary
 			boundary = append(boundary, c)
 		}
-		if err := addCell(c, flag); err != nil {
-			return w.sortError(err)
-		}
+		f.cells, f.flags = append(f.cells, c), append(f.flags, flag)
 	}
 	if w.cfg.interior {
 		for _, c := range interiorCells(sh, boundary, int(w.cfg.maxLevel), int(w.cfg.maxCells)) {
-			if err := addCell(c, flagInterior); err != nil {
+			f.cells, f.flags = append(f.cells, c), append(f.flags, flagInterior)
+		}
+	}
+}
+
+// add covers the batch's features concurrently, then queues their
+// entries in input order, so the sorters' ordinals stay record order.
+func (w *writer) add(ctx context.Context) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(w.batch)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(w.batch) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				w.cover(&w.batch[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i := range w.batch {
+		f := &w.batch[i]
+		id := f.key[1:]
+		for j, c := range f.cells {
+			w.cbuf = binary.BigEndian.AppendUint64(append(w.cbuf[:0], spaceCell), uint64(c))
+			w.cbuf = append(w.cbuf, id...)
+			if err := w.cells.Add(ctx, w.cbuf, f.flags[j:j+1]); err != nil {
 				return w.sortError(err)
 			}
 		}
+		w.features++
+		w.vertices += int64(vertices(f.polys))
+		if err := w.feat.Add(ctx, f.key, f.val); err != nil {
+			return w.sortError(err)
+		}
+		*f = feature{}
 	}
-	w.gbuf = encodeWKB(w.gbuf[:0], polys)
-	w.vbuf = binary.AppendUvarint(w.vbuf[:0], uint64(len(w.gbuf)))
-	w.vbuf = append(w.vbuf, w.gbuf...)
-	w.vbuf = w.obj.Append(w.vbuf, row)
-	w.features++
-	w.vertices += int64(vertices(polys))
-	return w.sortError(w.feat.Add(ctx, w.kbuf, w.vbuf))
+	return nil
 }
 
 func (w *writer) Close(ctx context.Context) error {

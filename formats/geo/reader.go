@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -174,16 +175,10 @@ func (r *reader) Check(ctx context.Context) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	levels := map[int]bool{}
-	for _, l := range strings.Split(r.up[propLevels], ",") {
-		if n, err := strconv.Atoi(l); err == nil {
-			levels[n] = true
-		}
-	}
 	lo, hi := int(r.prop(propMinLevel)), int(r.prop(propMaxLevel))
-	for _, c := range ix.cells {
-		if l := c.Level(); l < lo || l > hi || !levels[l] {
-			return fmt.Errorf("geo: cell %s is at level %d, outside the table's levels %s (min %d, max %d)", c, l, r.up[propLevels], lo, hi)
+	for _, l := range strings.Split(r.up[propLevels], ",") {
+		if n, err := strconv.Atoi(l); l != "" && (err != nil || n < lo || n > hi) {
+			return fmt.Errorf("geo: property %s is %q, outside min %d and max %d", propLevels, r.up[propLevels], lo, hi)
 		}
 	}
 	for i := range ix.features {
@@ -199,12 +194,12 @@ func (r *reader) Check(ctx context.Context) (err error) {
 			return fmt.Errorf("geo: feature %s: %v", ix.describe(f), err)
 		}
 	}
-	for k, n := range map[string]int{propFeatures: len(ix.features), propCells: len(ix.cells), propEntries: ix.entries} {
+	for k, n := range map[string]int{propFeatures: len(ix.features), propCells: ix.ncells, propEntries: ix.entries} {
 		if r.prop(k) != int64(n) {
 			return fmt.Errorf("geo: the table holds %d, and property %s says %s", n, k, r.up[k])
 		}
 	}
-	if got := uint64(len(ix.features) + len(ix.cells)); got != r.t.Properties.NumEntries {
+	if got := uint64(len(ix.features) + ix.ncells); got != r.t.Properties.NumEntries {
 		return fmt.Errorf("geo: %d entries, and the table's properties say %d", got, r.t.Properties.NumEntries)
 	}
 	return nil
@@ -213,28 +208,45 @@ func (r *reader) Check(ctx context.Context) (err error) {
 func (r *reader) Close() error { return r.t.Close() }
 
 // Index is a geo table loaded for lookups, as lockstep's own reader does
-// it: every cell's ancestors and descendants are flattened into disjoint
-// ranges of leaf cells, each with the features of every cell that holds
-// it, so that a lookup is one binary search and the exact tests of the
-// boundary features (docs/formats.md describes the plain algorithm a
-// server in another language can use instead: one Get per level).
+// it: the cells, which either nest or are disjoint, are flattened into
+// disjoint ranges of leaf cells ("spans"), each with the features of every
+// cell that holds it, so that a lookup is one short search and the exact
+// tests of the boundary features (docs/formats.md describes the plain
+// algorithm a server in another language can use instead: one Get per
+// level). An Index is safe for concurrent lookups.
 type Index struct {
 	up       map[string]string
 	kinds    []keyenc.Kind
 	features []Feature
-	shapes   []*shape
-	cells    []s2.CellID // the table's cells, in key order
+	shapes   []shape // the exact tests of shapes not in flats
+	ncells   int
 	entries  int
 
-	starts, ends []uint64 // range i is leaf cells starts[i]..ends[i]
-	offs         []int32  // range i's hits are hits[offs[i]:offs[i+1]]
-	hits         []hit
+	starts []uint64 // span i is leaf cells starts[i] to spans[i].end
+	spans  []span   // in leaf order, disjoint
+	multi  []hit    // the hits of spans that have several: multi[moffs[k]:moffs[k+1]]
+	moffs  []int32  //
+	level  int      // the level of table's cells
+	table  []uint32 // for each cell at level, the first span that ends at or after its first leaf
+	// flats holds every small shape (at most smallShape edges) as its
+	// bounds, its edge count and its edges, back to back: an exact test
+	// reads one run of memory. flatAt[f] is feature f's offset, or -1.
+	flats  []float64
+	flatAt []int32
 }
 
-type hit struct {
-	feature  int32
-	interior bool
+// span is the end of a range of leaf cells and its hits: a and b; when
+// b.fi is -1 only a; when b.fi is -2-k those of multi[moffs[k]:
+// moffs[k+1]]. The starts are apart (Index.starts), so that the search
+// reads a few contiguous words and then one span.
+type span struct {
+	end  uint64
+	a, b hit
 }
+
+// hit is a feature in a cell: fi is the feature's index << 1 | 1 when the
+// cell lies wholly inside it; flat its offset in flats, or -1.
+type hit struct{ fi, flat int32 }
 
 // Feature is one feature of the table.
 type Feature struct {
@@ -306,10 +318,18 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 		f.vertices = vertices(polys)
 		byID[string(f.Key)] = int32(len(ix.features))
 		ix.features = append(ix.features, f)
-		ix.shapes = append(ix.shapes, newShape(polys))
+		ix.shapes = append(ix.shapes, *newShape(polys))
 	}
 	if err := it.Error(); err != nil {
 		return nil, fmt.Errorf("geo: %w", err)
+	}
+	ix.flatten()
+
+	levels := map[int]bool{}
+	for _, l := range strings.Split(up[propLevels], ",") {
+		if n, err := strconv.Atoi(l); err == nil {
+			levels[n] = true
+		}
 	}
 	type cellHits struct {
 		id     s2.CellID
@@ -317,12 +337,19 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 	}
 	var cells []cellHits
 	var raw []hit
+	var prevCell s2.CellID
 	for k, lv := it.First(); k != nil && len(k.UserKey) > 0 && k.UserKey[0] == spaceCell; k, lv = it.Next() {
 		key := k.UserKey
 		if len(key) != 9 || !s2.CellID(binary.BigEndian.Uint64(key[1:])).IsValid() {
 			return nil, fmt.Errorf("geo: key %x is not c and a valid cell id", key)
 		}
 		c := s2.CellID(binary.BigEndian.Uint64(key[1:]))
+		if l := c.Level(); !levels[l] {
+			return nil, fmt.Errorf("geo: cell %s is at level %d, not one of the table's levels %s", c, l, up[propLevels])
+		}
+		if ix.ncells > 0 && c <= prevCell {
+			return nil, fmt.Errorf("geo: cell %s does not follow %s", c, prevCell)
+		}
 		v, _, err := lv.Value(nil)
 		if err != nil {
 			return nil, fmt.Errorf("geo: %w", err)
@@ -344,13 +371,11 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 				return nil, fmt.Errorf("geo: cell %s: its list is not features in id order with flags 0 or 1", c)
 			}
 			prev = id
-			raw = append(raw, hit{f, flag == flagInterior})
+			raw = append(raw, hit{f<<1 | int32(flag), ix.flatAt[f]})
 			ix.entries++
 		}
-		if len(ix.cells) > 0 && c <= ix.cells[len(ix.cells)-1] {
-			return nil, fmt.Errorf("geo: cell %s does not follow %s", c, ix.cells[len(ix.cells)-1])
-		}
-		ix.cells = append(ix.cells, c)
+		prevCell = c
+		ix.ncells++
 		cells = append(cells, cellHits{c, lo, int32(len(raw))})
 	}
 	if err := it.Error(); err != nil {
@@ -359,31 +384,47 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 
 	// Flatten: cells either nest or are disjoint, so a sweep in order of
 	// their first leaf (larger cells first) with a stack of the cells that
-	// hold the current position gives disjoint ranges and their hits.
+	// hold the current position gives disjoint spans and their hits.
 	slices.SortFunc(cells, func(a, b cellHits) int {
 		if c := cmp.Compare(a.id.RangeMin(), b.id.RangeMin()); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.id.Level(), b.id.Level())
 	})
-	ix.offs = append(ix.offs, 0)
+	ix.moffs = []int32{0}
 	var stack []cellHits
+	var hs []hit
 	emit := func(from, to uint64) {
 		if len(stack) == 0 || from > to {
 			return
 		}
-		start := len(ix.hits)
+		hs = hs[:0]
 		for _, s := range stack {
 			for _, h := range raw[s.lo:s.hi] {
-				if j := slices.IndexFunc(ix.hits[start:], func(x hit) bool { return x.feature == h.feature }); j >= 0 {
-					ix.hits[start+j].interior = ix.hits[start+j].interior || h.interior
+				if j := slices.IndexFunc(hs, func(x hit) bool { return x.fi>>1 == h.fi>>1 }); j >= 0 {
+					hs[j].fi |= h.fi & 1 // interior in any cell: inside
 					continue
 				}
-				ix.hits = append(ix.hits, h)
+				hs = append(hs, h)
 			}
 		}
-		ix.starts, ix.ends = append(ix.starts, from), append(ix.ends, to)
-		ix.offs = append(ix.offs, int32(len(ix.hits)))
+		// A span that continues the previous one with the same hits
+		// extends it: a feature's interior is often many adjacent cells.
+		if n := len(ix.spans); n > 0 && ix.spans[n-1].end+1 == from && slices.Equal(ix.spanHits(n-1), hs) {
+			ix.spans[n-1].end = to
+			return
+		}
+		sp := span{end: to, a: hs[0], b: hit{-1, -1}}
+		switch {
+		case len(hs) == 2:
+			sp.b = hs[1]
+		case len(hs) > 2:
+			sp.b.fi = -2 - int32(len(ix.moffs)-1)
+			ix.multi = append(ix.multi, hs...)
+			ix.moffs = append(ix.moffs, int32(len(ix.multi)))
+		}
+		ix.starts = append(ix.starts, from)
+		ix.spans = append(ix.spans, sp)
 	}
 	var pos uint64
 	for _, c := range cells {
@@ -406,28 +447,134 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 		pos = end + 1
 		stack = stack[:len(stack)-1]
 	}
+	ix.buildTable()
 	return ix, nil
+}
+
+// spanHits lists span i's hits.
+func (ix *Index) spanHits(i int) []hit {
+	sp := ix.spans[i]
+	switch {
+	case sp.b.fi == -1:
+		return []hit{sp.a}
+	case sp.b.fi >= 0:
+		return []hit{sp.a, sp.b}
+	}
+	k := -2 - sp.b.fi
+	return ix.multi[ix.moffs[k]:ix.moffs[k+1]]
+}
+
+// flatten moves every small shape into flats: its bounds, its edge count
+// and its edges back to back, so that an exact test reads one run of
+// memory; and the edges and bands of the others into one array each.
+func (ix *Index) flatten() {
+	ix.flatAt = make([]int32, len(ix.shapes))
+	var edges []float64
+	var bands []int32
+	for f := range ix.shapes {
+		sh := &ix.shapes[f]
+		ix.flatAt[f] = -1
+		if sh.bandStart == nil && len(ix.flats) < math.MaxInt32-1000 {
+			ix.flatAt[f] = int32(len(ix.flats))
+			ix.flats = append(ix.flats, sh.minX, sh.minY, sh.maxX, sh.maxY, float64(len(sh.edges)/4))
+			ix.flats = append(ix.flats, sh.edges...)
+			*sh = shape{}
+			continue
+		}
+		edges = append(edges, sh.edges...)
+		bands = append(bands, sh.bandStart...)
+		bands = append(bands, sh.bandEdges...)
+	}
+	for f := range ix.shapes {
+		if ix.flatAt[f] >= 0 {
+			continue
+		}
+		sh := &ix.shapes[f]
+		ne, nb, nbe := len(sh.edges), len(sh.bandStart), len(sh.bandEdges)
+		sh.edges, edges = edges[:ne:ne], edges[ne:]
+		if nb > 0 {
+			sh.bandStart, bands = bands[:nb:nb], bands[nb:]
+			sh.bandEdges, bands = bands[:nbe:nbe], bands[nbe:]
+		}
+	}
+}
+
+// buildTable indexes the spans by a coarse level's cells, about four spans
+// per cell and at most 6·4^10 cells (24 MiB), so that a lookup searches a
+// few spans, not all.
+func (ix *Index) buildTable() {
+	for ix.level = 0; ix.level < 10 && 6<<(2*ix.level) < len(ix.spans)/4; ix.level++ {
+	}
+	n := 6 << (2 * ix.level)
+	ix.table = make([]uint32, n+1)
+	j := 0
+	for k := range n {
+		first := uint64(s2.CellID(uint64(k)<<(61-2*ix.level) | 1<<(60-2*ix.level)).RangeMin())
+		for j < len(ix.spans) && ix.spans[j].end < first {
+			j++
+		}
+		ix.table[k] = uint32(j)
+	}
+	ix.table[n] = uint32(len(ix.spans))
 }
 
 // Lookup appends to dst the features that contain the point (degrees),
 // in id order.
 func (ix *Index) Lookup(lat, lng float64, dst []Match) []Match {
 	leaf := uint64(s2.CellIDFromLatLng(s2.LatLngFromDegrees(lat, lng)))
-	i, found := slices.BinarySearch(ix.starts, leaf)
-	if !found {
-		i--
+	k := leaf >> (61 - 2*ix.level)
+	lo, hi := int(ix.table[k]), min(int(ix.table[k+1])+1, len(ix.spans))
+	// The last span in [lo, hi) that starts at or before leaf.
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if ix.starts[m] <= leaf {
+			lo = m + 1
+		} else {
+			hi = m
+		}
 	}
-	if i < 0 || leaf > ix.ends[i] {
+	i := lo - 1
+	if i < 0 || ix.starts[i] > leaf || ix.spans[i].end < leaf {
 		return dst
 	}
+	sp := &ix.spans[i]
+	if sp.b.fi == -1 {
+		return ix.test(dst, sp.a, lng, lat)
+	}
 	start := len(dst)
-	for _, h := range ix.hits[ix.offs[i]:ix.offs[i+1]] {
-		if h.interior || ix.shapes[h.feature].contains(lng, lat) {
-			dst = append(dst, Match{int(h.feature), h.interior})
+	if sp.b.fi >= 0 {
+		dst = ix.test(ix.test(dst, sp.a, lng, lat), sp.b, lng, lat)
+	} else {
+		k := -2 - sp.b.fi
+		for _, h := range ix.multi[ix.moffs[k]:ix.moffs[k+1]] {
+			dst = ix.test(dst, h, lng, lat)
 		}
 	}
 	slices.SortFunc(dst[start:], func(a, b Match) int { return cmp.Compare(a.Feature, b.Feature) })
 	return dst
+}
+
+// test appends h's feature when it holds (x, y): at once when its cell
+// lies inside it, else by the exact test.
+func (ix *Index) test(dst []Match, h hit, x, y float64) []Match {
+	f, interior := int(h.fi>>1), h.fi&1 == 1
+	if interior || ix.contains(f, h.flat, x, y) {
+		dst = append(dst, Match{f, interior})
+	}
+	return dst
+}
+
+// contains is the exact test of feature f, from flats when it is there.
+func (ix *Index) contains(f int, flat int32, x, y float64) bool {
+	if flat < 0 {
+		return ix.shapes[f].contains(x, y)
+	}
+	b := ix.flats[flat:]
+	if x < b[0] || y < b[1] || x > b[2] || y > b[3] {
+		return false
+	}
+	n := int(b[4])
+	return containsEdges(b[5:5+4*n], nil, x, y)
 }
 
 // properties decodes a feature's property columns.

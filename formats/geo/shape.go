@@ -37,6 +37,10 @@ type lastCell struct {
 	ok            bool
 }
 
+// smallShape is the most edges a shape tests without bands: reading a few
+// contiguous edges beats two more lookups (and cache misses).
+const smallShape = 24
+
 // boxMargin widens a cell's bound, in degrees, so that the rounding of the
 // tests below cannot turn "may touch" into "apart": about 0.1 mm.
 const boxMargin = 1e-9
@@ -57,6 +61,10 @@ func newShape(polys []polygon) *shape {
 		}
 	}
 	n := len(s.edges) / 4
+	if n <= smallShape {
+		s.nb, s.bandH = 1, 1
+		return s // no bands: the tests read every edge
+	}
 	nb := min(max(n/2, 1), 1<<16)
 	s.bandH = (s.maxY - s.minY) / float64(nb)
 	if !(s.bandH > 0) {
@@ -106,10 +114,27 @@ func (s *shape) contains(x, y float64) bool {
 	if x < s.minX || x > s.maxX || y < s.minY || y > s.maxY {
 		return false
 	}
+	if s.bandStart == nil {
+		return containsEdges(s.edges, nil, x, y)
+	}
 	b := s.band(y)
+	return containsEdges(s.edges, s.bandEdges[s.bandStart[b]:s.bandStart[b+1]], x, y)
+}
+
+// containsEdges is contains over the edges listed in band, or all of them
+// when band is nil.
+func containsEdges(edges []float64, band []int32, x, y float64) bool {
 	in := false
-	for _, e := range s.bandEdges[s.bandStart[b]:s.bandStart[b+1]] {
-		x0, y0, x1, y1 := s.edges[4*e], s.edges[4*e+1], s.edges[4*e+2], s.edges[4*e+3]
+	n := len(edges) / 4
+	if band != nil {
+		n = len(band)
+	}
+	for k := range n {
+		e := k
+		if band != nil {
+			e = int(band[k])
+		}
+		x0, y0, x1, y1 := edges[4*e], edges[4*e+1], edges[4*e+2], edges[4*e+3]
 		if (y0 > y) != (y1 > y) && x < x0+(y-y0)*(x1-x0)/(y1-y0) {
 			in = !in
 		}
@@ -130,24 +155,35 @@ func (s *shape) touchesEdge(bx box) bool {
 	if bx.x1 < s.minX || bx.x0 > s.maxX || bx.y1 < s.minY || bx.y0 > s.maxY {
 		return false
 	}
-	b0, b1 := s.band(bx.y0), s.band(bx.y1)
-	for b := b0; b <= b1; b++ {
+	if s.bandStart == nil {
+		for e := range len(s.edges) / 4 {
+			if s.edgeTouches(e, bx) {
+				return true
+			}
+		}
+		return false
+	}
+	for b := s.band(bx.y0); b <= s.band(bx.y1); b++ {
 		for _, e := range s.bandEdges[s.bandStart[b]:s.bandStart[b+1]] {
-			x0, y0, x1, y1 := s.edges[4*e], s.edges[4*e+1], s.edges[4*e+2], s.edges[4*e+3]
-			if max(x0, x1) < bx.x0 || min(x0, x1) > bx.x1 || max(y0, y1) < bx.y0 || min(y0, y1) > bx.y1 {
-				continue
-			}
-			pos, neg := false, false
-			for _, c := range [4][2]float64{{bx.x0, bx.y0}, {bx.x1, bx.y0}, {bx.x0, bx.y1}, {bx.x1, bx.y1}} {
-				o := orient(x0, y0, x1, y1, c[0], c[1])
-				pos, neg = pos || o >= 0, neg || o <= 0
-			}
-			if pos && neg {
+			if s.edgeTouches(int(e), bx) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+func (s *shape) edgeTouches(e int, bx box) bool {
+	x0, y0, x1, y1 := s.edges[4*e], s.edges[4*e+1], s.edges[4*e+2], s.edges[4*e+3]
+	if max(x0, x1) < bx.x0 || min(x0, x1) > bx.x1 || max(y0, y1) < bx.y0 || min(y0, y1) > bx.y1 {
+		return false
+	}
+	pos, neg := false, false
+	for _, c := range [4][2]float64{{bx.x0, bx.y0}, {bx.x1, bx.y0}, {bx.x0, bx.y1}, {bx.x1, bx.y1}} {
+		o := orient(x0, y0, x1, y1, c[0], c[1])
+		pos, neg = pos || o >= 0, neg || o <= 0
+	}
+	return pos && neg
 }
 
 // relate says whether the box lies wholly inside the shape, and whether

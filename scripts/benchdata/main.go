@@ -4,6 +4,7 @@
 //	benchdata places   -out DIR -rows N [-sorted] [-seed S]   places rows, id a permutation of [0,N)
 //	benchdata networks -out DIR -rows N [-seed S]             non-overlapping IPv4 /24s and IPv6 /48s
 //	benchdata measure  -o FILE [-cap-mb M] -- CMD [ARGS...]  run CMD; write wall seconds, peak RSS, bytes read
+//	benchdata geo-lookup -asset FILE.sst -points FILE          time lockstep's geo reader on LAT,LON lines
 //
 // A folder holds 16 files part-000NN-<uuid>-c000.snappy.parquet and an empty
 // _SUCCESS, row groups of 128Ki rows, snappy, Spark's schema metadata. Every
@@ -76,6 +77,8 @@ func main() {
 		err = generate(os.Args[1], os.Args[2:])
 	case "measure":
 		err = measure(os.Args[2:])
+	case "geo-lookup":
+		err = geoLookup(os.Args[2:])
 	default:
 		usage()
 	}
@@ -86,7 +89,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchdata places|networks -out DIR -rows N [-sorted] [-seed S] | measure -o FILE -- CMD...")
+	fmt.Fprintln(os.Stderr, "usage: benchdata places|networks -out DIR -rows N [-sorted] [-seed S] | measure -o FILE -- CMD... | geo-lookup -asset F -points F")
 	os.Exit(2)
 }
 
