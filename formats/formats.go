@@ -162,11 +162,17 @@ type DuplicateKeyError struct {
 	Format       string
 	Key          string // as a message shows it: column=value, ...
 	File1, File2 string // where the two records are: "record N of FILE"
+	// Unique says the format has no duplicates option (geo's ids): the
+	// message does not offer one.
+	Unique bool
 }
 
 func (e *DuplicateKeyError) Error() string {
-	return fmt.Sprintf("%v: %s: duplicate key %s in %s and %s; remove the duplicates upstream, or set duplicates: first or last to keep one",
-		ErrBadInput, e.Format, e.Key, e.File1, e.File2)
+	fix := "remove the duplicates upstream, or set duplicates: first or last to keep one"
+	if e.Unique {
+		fix = "the key must be unique: remove the duplicates upstream"
+	}
+	return fmt.Sprintf("%v: %s: duplicate key %s in %s and %s; %s", ErrBadInput, e.Format, e.Key, e.File1, e.File2, fix)
 }
 
 func (e *DuplicateKeyError) Unwrap() error { return ErrBadInput }

@@ -480,16 +480,29 @@ func (w *writer) cover(f *feature) {
 func (w *writer) add(ctx context.Context) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
 	for range min(runtime.GOMAXPROCS(0), len(w.batch)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := int(next.Add(1)) - 1; i < len(w.batch) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+			i := -1
+			defer func() {
+				// A bug must not take the process down from a goroutine
+				// no one recovers: it fails this build, naming the feature.
+				if p := recover(); p != nil {
+					err := fmt.Errorf("geo: covering feature %s: internal error: %v", keyenc.Describe(w.batch[i].key[1:], []string{w.cfg.id}, w.kinds), p)
+					failed.CompareAndSwap(nil, &err)
+				}
+			}()
+			for i = int(next.Add(1)) - 1; i < len(w.batch) && ctx.Err() == nil && failed.Load() == nil; i = int(next.Add(1)) - 1 {
 				w.cover(&w.batch[i])
 			}
 		}()
 	}
 	wg.Wait()
+	if err := failed.Load(); err != nil {
+		return *err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -598,7 +611,7 @@ func interiorCells(sh *shape, boundary []s2.CellID, maxLevel, max int) []s2.Cell
 		for _, ch := range c.Children() {
 			budget--
 			switch inside, meets := sh.relateCell(ch); {
-			case inside:
+			case inside && len(out) < max:
 				out = append(out, ch)
 			case meets:
 				queue = append(queue, ch)
@@ -643,7 +656,9 @@ func (w *writer) Duplicates() (int64, *formats.DuplicateKeyError) {
 	if d.First == nil {
 		return d.N, nil
 	}
-	return d.N, w.files.Duplicate("geo", keyenc.Describe(d.First.Key[1:], []string{w.cfg.id}, w.kinds), w.record(d.First.Ord1), w.record(d.First.Ord2))
+	e := w.files.Duplicate("geo", keyenc.Describe(d.First.Key[1:], []string{w.cfg.id}, w.kinds), w.record(d.First.Ord1), w.record(d.First.Ord2))
+	e.Unique = true
+	return d.N, e
 }
 
 // record maps the features sorter's ordinal back to the record, skipping

@@ -180,6 +180,11 @@ func TestInvalid(t *testing.T) {
 		{"POLYGON ((0 0, 200 0, 10 10, 0 0))", "vertex 1 (200, 0) is out of range"},
 		{"POLYGON ((0 0, 10 0, 0 0, 0 0))", "fewer than 3 distinct vertices"},
 		{"LINESTRING (0 0, 1 1)", "geo indexes polygons"},
+		{"POLYGON ((0 0, 1 1, 0 0, 1 1, 0 0))", "has no area"},
+		{"MULTIPOLYGON (((0 0, 1 0, 1 1, 0 1, 0 0)), ((0 0, 1 0, 1 1, 0 1, 0 0)))", "self-intersection: the shell of polygon 0 edge 0 (0, 0)-(1, 0) overlaps"},
+		{"MULTIPOLYGON (((0 0, 10 0, 10 10, 0 10, 0 0)), ((2 2, 3 2, 3 3, 2 3, 2 2)))", "polygon 1 lies inside polygon 0"},
+		{"POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0), (20 20, 21 20, 21 21, 20 21, 20 20))", "hole 1 lies outside its shell"},
+		{"POLYGON ((0 0, 10 0, 10 10, 5 10, 5 0, 4 0, 4 10, 0 10, 0 0))", "self-intersection"},
 	} {
 		_, err := write(t, nil, "POLYGON ((0 0, 1 0, 1 1, 0 0))", c.wkt)
 		if !errors.Is(err, formats.ErrBadInput) || !strings.Contains(err.Error(), "feature id=1 (record 1)") || !strings.Contains(err.Error(), c.want) {
@@ -222,7 +227,7 @@ func TestDuplicateID(t *testing.T) {
 	}
 	w.Abort()
 	var dup *formats.DuplicateKeyError
-	if !errors.As(err, &dup) || dup.Key != "id=4" || dup.File1 != "record 0 of part-0.parquet" || dup.File2 != "record 2 of part-0.parquet" {
+	if !errors.As(err, &dup) || dup.Key != "id=4" || dup.File1 != "record 0 of part-0.parquet" || dup.File2 != "record 2 of part-0.parquet" || strings.Contains(err.Error(), "duplicates: first") {
 		t.Fatalf("got %v, want a duplicate id=4 at records 0 and 2", err)
 	}
 }
@@ -264,8 +269,13 @@ func TestQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, row := range res.Rows {
+		if row[2] == "interior" || row[2] == "boundary" {
+			row[2] = "match" // which cell decided depends on the covering
+		}
+	}
 	got := fmt.Sprint(res.Rows)
-	want := `[[-29.31,27.48 1 interior map[name:Zürich 1]] [-33.92,18.42 0 interior map[name:Zürich 0]] [0,-30 <nil> <nil> <nil>]]`
+	want := `[[-29.31,27.48 1 match map[name:Zürich 1]] [-33.92,18.42 0 match map[name:Zürich 0]] [0,-30 <nil> <nil> <nil>]]`
 	if got != want {
 		t.Fatalf("query:\n got %s\nwant %s", got, want)
 	}
@@ -274,4 +284,141 @@ func TestQuery(t *testing.T) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
+}
+
+func TestCheckRepairsWKB(t *testing.T) {
+	open := []polygon{{{0, 0, 10, 0, 10, 10, 0, 10}}}
+	if _, err := check(open, false); err == nil || !strings.Contains(err.Error(), "the shell is not closed") {
+		t.Fatalf("an open ring: %v", err)
+	}
+	fixed, err := check(open, true)
+	if err != nil || !fixed || fmt.Sprint(open[0][0]) != "[0 0 10 0 10 10 0 10 0 0]" {
+		t.Fatalf("repair: %v %v %v", fixed, err, open)
+	}
+	// A hole that crosses its shell.
+	if _, err := check([]polygon{{{0, 0, 10, 0, 10, 10, 0, 10, 0, 0}, {5, 5, 15, 5, 15, 6, 5, 6, 5, 5}}}, true); err == nil || !strings.Contains(err.Error(), "hole 1") {
+		t.Fatalf("a hole across the shell: %v", err)
+	}
+}
+
+func TestGeoParquetMetadata(t *testing.T) {
+	fields := []arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "geometry", Type: arrow.BinaryTypes.Binary}}
+	with := func(geo string) *arrow.Schema {
+		if geo == "" {
+			return arrow.NewSchema(fields, nil)
+		}
+		md := arrow.NewMetadata([]string{GeoMetadataKey}, []string{geo})
+		return arrow.NewSchema(fields, &md)
+	}
+	cfg, _ := Format{}.Configure(map[string]any{"id": "id"})
+	for geo, want := range map[string]string{
+		"": "not GeoParquet (no `geo` metadata); set option geometry",
+		`{"primary_column": "geometry", "columns": {"geometry": {"encoding": "WKB", "crs": {"name": "WGS 84 / UTM zone 32N", "id": {"authority": "EPSG", "code": 32632}}}}}`: `CRS "WGS 84 / UTM zone 32N" (EPSG:32632)`,
+		`{"primary_column": "geometry", "columns": {"geometry": {"encoding": "WKB", "crs": null}}}`:                                                                          "unknown CRS",
+		`{"primary_column": "geometry", "columns": {"geometry": {"encoding": "point"}}}`:                                                                                     "GeoParquet point; lockstep reads the WKB encoding",
+		`{"primary_column": "geometry", "columns": {"geometry": {"encoding": "WKB", "edges": "spherical"}}}`:                                                                 "spherical edges",
+		`{"primary_column": "shape", "columns": {}}`:                                                                                                                         `no column "shape"`,
+		`{"primary_column": "geometry", "columns": {"geometry": {"encoding": "WKB", "crs": {"id": {"authority": "EPSG", "code": 4326}}}}}`:                                   "",
+		`{"primary_column": "geometry", "columns": {"geometry": {"encoding": "WKB"}}}`:                                                                                       "",
+	} {
+		_, err := cfg.NewWriter(&bytes.Buffer{}, with(geo))
+		if want == "" && err != nil || want != "" && (!errors.Is(err, formats.ErrBadInput) || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: got %v, want %q", geo, err, want)
+		}
+	}
+}
+
+func TestValidNesting(t *testing.T) {
+	// An island in a lake: a part inside another part's hole. A hole that
+	// touches its shell at a vertex.
+	data, err := write(t, nil,
+		"MULTIPOLYGON (((0 0, 10 0, 10 10, 0 10, 0 0), (2 2, 8 2, 8 8, 2 8, 2 2)), ((4 4, 5 4, 5 5, 4 5, 4 4)))",
+		"POLYGON ((20 0, 30 0, 30 10, 20 10, 20 0), (20 0, 25 2, 25 5, 20 0))")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Load(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		lat, lng float64
+		want     int
+	}{{4.5, 4.5, 1}, {3, 3, 0}, {1, 1, 1}, {3, 24, 0}, {8, 22, 1}} {
+		if got := len(ix.Lookup(c.lat, c.lng, nil)); got != c.want {
+			t.Errorf("(%v, %v): %d features, want %d", c.lat, c.lng, got, c.want)
+		}
+	}
+}
+
+// TestCombBands: a comb's long teeth each span many bands; the bands stay
+// within 8 entries per edge instead of growing with the square of the
+// edges, and the crossing check's work is bounded.
+func TestCombBands(t *testing.T) {
+	const teeth = 20000
+	var r []float64
+	for i := range teeth {
+		x := -170 + 340*float64(i)/teeth
+		r = append(r, x, -80, x+0.5*340/teeth, 80)
+	}
+	r = append(r, 170, -85, -170, -85, r[0], r[1])
+	p := []polygon{{r}}
+	if _, err := check(p, false); err != nil {
+		t.Fatal(err)
+	}
+	sh := newShape(p)
+	if n := len(sh.edges) / 4; len(sh.bandEdges) > 8*n {
+		t.Fatalf("%d band entries for %d edges", len(sh.bandEdges), n)
+	}
+	if !sh.contains(-170+0.25*340/teeth, 0) || sh.contains(-170+0.75*340/teeth, 0) {
+		t.Fatal("wrong answer inside the comb")
+	}
+}
+
+// TestOverlapping: many features over one place (geofences, isochrones)
+// make spans that name their cells rather than copy every feature.
+func TestOverlapping(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var wkts []string
+	for range 40 {
+		x, y := rng.Float64()*4, rng.Float64()*4
+		w, h := 0.5+rng.Float64()*3, 0.5+rng.Float64()*3
+		wkts = append(wkts, fmt.Sprintf("POLYGON ((%g %g, %g %g, %g %g, %g %g, %g %g))", x, y, x+w, y, x+w, y+h, x, y+h, x, y))
+	}
+	data, err := write(t, map[string]any{"max_cells": 8}, wkts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Load(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ix.coffs) < 10 {
+		t.Fatalf("%d spans name their cells: the test does not reach them", len(ix.coffs)-1)
+	}
+	var shapes []*shape
+	for _, w := range wkts {
+		p, _ := decodeWKT(w)
+		shapes = append(shapes, newShape(p))
+	}
+	var ms []Match
+	most := 0
+	for range 20000 {
+		lat, lng := rng.Float64()*8-1, rng.Float64()*8-1
+		ms = ix.Lookup(lat, lng, ms[:0])
+		var got, want []int
+		for _, m := range ms {
+			got = append(got, m.Feature)
+		}
+		for f, sh := range shapes {
+			if sh.contains(lng, lat) {
+				want = append(want, f)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("(%v, %v): lookup %v, exact test %v", lat, lng, got, want)
+		}
+		most = max(most, len(got))
+	}
+	t.Logf("%d spans name their cells; up to %d features hold one point", len(ix.coffs)-1, most)
 }

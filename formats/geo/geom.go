@@ -130,10 +130,13 @@ func (d *wkbDecoder) header() (typ uint32, stride int, err error) {
 	t &= 0x0fffffff
 	// ISO: 1000s for Z, 2000s for M, 3000s for ZM.
 	switch t / 1000 {
+	case 0:
 	case 1, 2:
 		stride++
 	case 3:
 		stride += 2
+	default:
+		return 0, 0, invalidf("not WKB: geometry type %d", t)
 	}
 	return t % 1000, stride, nil
 }
@@ -283,16 +286,98 @@ func check(polys []polygon, repair bool) (repaired bool, err error) {
 			} else {
 				n = len(r)
 			}
-			if n < 8 { // three distinct vertices and the closing one
-				return false, invalidf("%s has fewer than 3 distinct vertices", where)
+			if n < 8 || collinear(r) { // three distinct vertices and the closing one
+				return false, invalidf("%s has no area (fewer than 3 distinct vertices, or all on one line)", where)
 			}
 			p[ri] = r
 		}
 	}
-	if a, b, ok := crossing(polys); ok {
-		return false, invalidf("self-intersection: %s crosses %s", a, b)
+	if err := crossing(polys); err != nil {
+		return false, err
+	}
+	if err := nesting(polys); err != nil {
+		return false, err
 	}
 	return repaired, nil
+}
+
+// collinear reports whether every vertex of r lies on one line (A, B, A,
+// B, A included).
+func collinear(r []float64) bool {
+	for i := 2; i+1 < len(r); i += 2 {
+		if r[i] == r[0] && r[i+1] == r[1] {
+			continue
+		}
+		for j := i + 2; j+1 < len(r); j += 2 {
+			if orient(r[0], r[1], r[i], r[i+1], r[j], r[j+1]) != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return true
+}
+
+// nesting checks what the even-odd rule of the lookup needs beyond edges
+// that do not cross: each hole lies inside its shell, and no polygon's
+// shell lies inside another polygon (where the two would cancel out). Rings
+// that do not cross are inside or outside each other as a whole, so one
+// vertex that is not on the other ring decides. Pairs whose bounds are
+// apart are skipped.
+func nesting(polys []polygon) error {
+	type bound struct{ x0, y0, x1, y1 float64 }
+	bounds := make([]bound, len(polys))
+	for pi, p := range polys {
+		b := bound{math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)}
+		for i := 0; i+1 < len(p[0]); i += 2 {
+			b = bound{min(b.x0, p[0][i]), min(b.y0, p[0][i+1]), max(b.x1, p[0][i]), max(b.y1, p[0][i+1])}
+		}
+		bounds[pi] = b
+		shell := newShape([]polygon{{p[0]}})
+		for ri, h := range p[1:] {
+			if in, ok := ringInside(h, shell); ok && !in {
+				return invalidf("%s lies outside its shell", ringName(len(polys), pi, ri+1))
+			}
+		}
+	}
+	for i, p := range polys {
+		var shell *shape
+		for j, q := range polys {
+			a, b := bounds[i], bounds[j]
+			if i == j || b.x0 < a.x0 || b.x1 > a.x1 || b.y0 < a.y0 || b.y1 > a.y1 {
+				continue // q's shell cannot lie inside p's
+			}
+			if shell == nil {
+				shell = newShape([]polygon{{p[0]}})
+			}
+			if in, ok := ringInside(q[0], shell); ok && in {
+				// Inside p's shell: valid only inside one of p's holes.
+				inHole := false
+				for _, h := range p[1:] {
+					if in, ok := ringInside(q[0], newShape([]polygon{{h}})); ok && in {
+						inHole = true
+						break
+					}
+				}
+				if !inHole {
+					return invalidf("polygon %d lies inside polygon %d: the parts of a multipolygon must not overlap", j, i)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// ringInside tests a vertex of r that is not on sh's boundary; ok is
+// false when every vertex is on it.
+func ringInside(r []float64, sh *shape) (in, ok bool) {
+	for i := 0; i+1 < len(r); i += 2 {
+		x, y := r[i], r[i+1]
+		if !sh.onEdge(x, y) {
+			return sh.contains(x, y), true
+		}
+	}
+	return false, false
 }
 
 func ringName(parts, pi, ri int) string {
@@ -324,14 +409,23 @@ func dropRepeats(r []float64) []float64 {
 }
 
 // orient is the sign of the turn a -> b -> c: > 0 left, < 0 right.
+// The float64 conversions round each product, so that no compiler fuses
+// them into a multiply-add: the answer, and so the bytes of a build, are
+// the same on every architecture.
 func orient(ax, ay, bx, by, cx, cy float64) float64 {
-	return (bx-ax)*(cy-ay) - (by-ay)*(cx-ax)
+	return float64((bx-ax)*(cy-ay)) - float64((by-ay)*(cx-ax))
 }
 
+// maxCrossingWork bounds the edge pairs crossing compares for one
+// feature: about half a second. A feature that needs more (a comb of
+// millions of long edges) is refused rather than left to run.
+const maxCrossingWork = 200_000_000
+
 // crossing finds two edges of the feature that cross at a point inside
-// both (a proper crossing), sweeping edges in order of their left end.
-// Touching at a vertex is allowed, as in OGC's model for holes.
-func crossing(polys []polygon) (a, b string, found bool) {
+// both (a proper crossing) or overlap along a stretch (collinear), sweeping
+// edges in order of their left end. Touching at a vertex is allowed, as in
+// OGC's model for holes.
+func crossing(polys []polygon) error {
 	type edge struct {
 		x0, y0, x1, y1 float64
 		minX, maxX     float64
@@ -344,37 +438,58 @@ func crossing(polys []polygon) (a, b string, found bool) {
 			n := len(r)/2 - 1
 			for i := range n {
 				x0, y0, x1, y1 := r[2*i], r[2*i+1], r[2*i+2], r[2*i+3]
+				if x0 == x1 && y0 == y1 {
+					continue // a repeated vertex
+				}
 				es = append(es, edge{x0, y0, x1, y1, math.Min(x0, x1), math.Max(x0, x1), pi, ri, i, i == n-1})
 			}
 		}
 	}
 	slices.SortFunc(es, func(e, f edge) int { return cmp.Compare(e.minX, f.minX) })
+	name := func(e *edge) string {
+		return fmt.Sprintf("%s edge %d (%v, %v)-(%v, %v)", ringName(len(polys), e.part, e.ring), e.i, e.x0, e.y0, e.x1, e.y1)
+	}
+	work := 0
 	for i := range es {
 		e := &es[i]
 		for j := i + 1; j < len(es) && es[j].minX <= e.maxX; j++ {
+			if work++; work > maxCrossingWork {
+				return invalidf("too complex to validate: more than %d pairs of its %d edges overlap in longitude; simplify it or split it upstream", maxCrossingWork, len(es))
+			}
 			f := &es[j]
 			if math.Max(e.y0, e.y1) < math.Min(f.y0, f.y1) || math.Max(f.y0, f.y1) < math.Min(e.y0, e.y1) {
 				continue
 			}
+			adjacent := false
 			if e.part == f.part && e.ring == f.ring {
 				d := e.i - f.i
-				if d == 1 || d == -1 || (e.i == 0 && f.last) || (f.i == 0 && e.last) {
-					continue // adjacent: they share a vertex
-				}
+				adjacent = d == 1 || d == -1 || (e.i == 0 && f.last) || (f.i == 0 && e.last)
 			}
 			o1 := orient(e.x0, e.y0, e.x1, e.y1, f.x0, f.y0)
 			o2 := orient(e.x0, e.y0, e.x1, e.y1, f.x1, f.y1)
+			if o1 == 0 && o2 == 0 {
+				// On one line: they overlap if their extents share more
+				// than a point (adjacent edges that fold back do too).
+				lo, hi := max(min(e.x0, e.x1), min(f.x0, f.x1)), min(max(e.x0, e.x1), max(f.x0, f.x1))
+				if e.x0 == e.x1 {
+					lo, hi = max(min(e.y0, e.y1), min(f.y0, f.y1)), min(max(e.y0, e.y1), max(f.y0, f.y1))
+				}
+				if lo < hi {
+					return invalidf("self-intersection: %s overlaps %s", name(e), name(f))
+				}
+				continue
+			}
+			if adjacent {
+				continue // they share a vertex
+			}
 			o3 := orient(f.x0, f.y0, f.x1, f.y1, e.x0, e.y0)
 			o4 := orient(f.x0, f.y0, f.x1, f.y1, e.x1, e.y1)
 			if o1*o2 < 0 && o3*o4 < 0 {
-				name := func(e *edge) string {
-					return fmt.Sprintf("%s edge %d (%v, %v)-(%v, %v)", ringName(len(polys), e.part, e.ring), e.i, e.x0, e.y0, e.x1, e.y1)
-				}
-				return name(e), name(f), true
+				return invalidf("self-intersection: %s crosses %s", name(e), name(f))
 			}
 		}
 	}
-	return "", "", false
+	return nil
 }
 
 // vertices counts the feature's vertices, closing ones included.

@@ -224,10 +224,16 @@ type Index struct {
 
 	starts []uint64 // span i is leaf cells starts[i] to spans[i].end
 	spans  []span   // in leaf order, disjoint
-	multi  []hit    // the hits of spans that have several: multi[moffs[k]:moffs[k+1]]
-	moffs  []int32  //
-	level  int      // the level of table's cells
-	table  []uint32 // for each cell at level, the first span that ends at or after its first leaf
+	// A span with more than two features names the cells that hold it
+	// instead: chain[coffs[k]:coffs[k+1]] are indexes into cellHits, whose
+	// hits are raw[lo:hi]. Cells nest at most 31 deep, so this stays within
+	// 31 words a span however many features overlap.
+	chain    []int32
+	coffs    []int32
+	cellHits []cellRange
+	raw      []hit
+	level    int      // the level of table's cells
+	table    []uint32 // for each cell at level, the first span that ends at or after its first leaf
 	// flats holds every small shape (at most smallShape edges) as its
 	// bounds, its edge count and its edges, back to back: an exact test
 	// reads one run of memory. flatAt[f] is feature f's offset, or -1.
@@ -235,10 +241,13 @@ type Index struct {
 	flatAt []int32
 }
 
+// cellRange is a cell's hits in Index.raw.
+type cellRange struct{ lo, hi int32 }
+
 // span is the end of a range of leaf cells and its hits: a and b; when
-// b.fi is -1 only a; when b.fi is -2-k those of multi[moffs[k]:
-// moffs[k+1]]. The starts are apart (Index.starts), so that the search
-// reads a few contiguous words and then one span.
+// b.fi is -1 only a; when b.fi is -2-k those of the cells of chain k. The
+// starts are apart (Index.starts), so that the search reads a few
+// contiguous words and then one span.
 type span struct {
 	end  uint64
 	a, b hit
@@ -358,7 +367,7 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 		var prev []byte
 		for len(v) > 0 {
 			n, w := binary.Uvarint(v)
-			if w <= 0 || n+1 > uint64(len(v)-w) {
+			if w <= 0 || n >= uint64(len(v)-w) {
 				return nil, fmt.Errorf("geo: cell %s: its list is truncated", c)
 			}
 			id, flag := v[w:w+int(n)], v[w+int(n)]
@@ -391,77 +400,105 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 		}
 		return cmp.Compare(a.id.Level(), b.id.Level())
 	})
-	ix.moffs = []int32{0}
-	var stack []cellHits
+	ix.coffs = []int32{0}
+	ix.raw = raw
+	ix.cellHits = make([]cellRange, len(cells))
+	for i, c := range cells {
+		ix.cellHits[i] = cellRange{c.lo, c.hi}
+	}
+	var stack []int32 // indexes into cells
+	stackHits := 0    // the hits of the cells on the stack
 	var hs []hit
 	emit := func(from, to uint64) {
 		if len(stack) == 0 || from > to {
 			return
 		}
+		n := len(ix.spans)
 		hs = hs[:0]
-		for _, s := range stack {
-			for _, h := range raw[s.lo:s.hi] {
-				if j := slices.IndexFunc(hs, func(x hit) bool { return x.fi>>1 == h.fi>>1 }); j >= 0 {
-					hs[j].fi |= h.fi & 1 // interior in any cell: inside
-					continue
+		if stackHits <= 4 {
+			for _, c := range stack {
+				for _, h := range raw[cells[c].lo:cells[c].hi] {
+					if j := slices.IndexFunc(hs, func(x hit) bool { return x.fi>>1 == h.fi>>1 }); j >= 0 {
+						hs[j].fi |= h.fi & 1 // interior in any cell: inside
+						continue
+					}
+					hs = append(hs, h)
 				}
-				hs = append(hs, h)
 			}
+		}
+		if len(hs) == 0 || len(hs) > 2 {
+			// A span that continues the previous one with the same
+			// cells extends it.
+			if n > 0 && ix.starts[n-1] <= from && ix.spans[n-1].end+1 == from && slices.Equal(ix.spanChain(n-1), stack) {
+				ix.spans[n-1].end = to
+				return
+			}
+			ix.chain = append(ix.chain, stack...)
+			ix.coffs = append(ix.coffs, int32(len(ix.chain)))
+			ix.starts = append(ix.starts, from)
+			ix.spans = append(ix.spans, span{end: to, a: hit{-1, -1}, b: hit{-2 - int32(len(ix.coffs)-2), -1}})
+			return
 		}
 		// A span that continues the previous one with the same hits
 		// extends it: a feature's interior is often many adjacent cells.
-		if n := len(ix.spans); n > 0 && ix.spans[n-1].end+1 == from && slices.Equal(ix.spanHits(n-1), hs) {
+		if n > 0 && ix.spans[n-1].end+1 == from && ix.spans[n-1].b.fi >= -1 && slices.Equal(ix.spanHits(n-1), hs) {
 			ix.spans[n-1].end = to
 			return
 		}
 		sp := span{end: to, a: hs[0], b: hit{-1, -1}}
-		switch {
-		case len(hs) == 2:
+		if len(hs) == 2 {
 			sp.b = hs[1]
-		case len(hs) > 2:
-			sp.b.fi = -2 - int32(len(ix.moffs)-1)
-			ix.multi = append(ix.multi, hs...)
-			ix.moffs = append(ix.moffs, int32(len(ix.multi)))
 		}
 		ix.starts = append(ix.starts, from)
 		ix.spans = append(ix.spans, sp)
 	}
+	pop := func() uint64 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		stackHits -= int(cells[c].hi - cells[c].lo)
+		return uint64(cells[c].id.RangeMax())
+	}
 	var pos uint64
-	for _, c := range cells {
+	for i, c := range cells {
 		lo := uint64(c.id.RangeMin())
-		for len(stack) > 0 && uint64(stack[len(stack)-1].id.RangeMax()) < lo {
-			end := uint64(stack[len(stack)-1].id.RangeMax())
+		for len(stack) > 0 && uint64(cells[stack[len(stack)-1]].id.RangeMax()) < lo {
+			end := uint64(cells[stack[len(stack)-1]].id.RangeMax())
 			emit(pos, end)
 			pos = end + 1
-			stack = stack[:len(stack)-1]
+			pop()
 		}
 		if lo > 0 {
 			emit(pos, lo-1)
 		}
 		pos = lo
-		stack = append(stack, c)
+		stack = append(stack, int32(i))
+		stackHits += int(c.hi - c.lo)
 	}
 	for len(stack) > 0 {
-		end := uint64(stack[len(stack)-1].id.RangeMax())
+		end := uint64(cells[stack[len(stack)-1]].id.RangeMax())
 		emit(pos, end)
 		pos = end + 1
-		stack = stack[:len(stack)-1]
+		pop()
 	}
 	ix.buildTable()
 	return ix, nil
 }
 
-// spanHits lists span i's hits.
+// spanHits lists the hits of span i, which has one or two.
 func (ix *Index) spanHits(i int) []hit {
-	sp := ix.spans[i]
-	switch {
-	case sp.b.fi == -1:
-		return []hit{sp.a}
-	case sp.b.fi >= 0:
+	if sp := ix.spans[i]; sp.b.fi >= 0 {
 		return []hit{sp.a, sp.b}
 	}
-	k := -2 - sp.b.fi
-	return ix.multi[ix.moffs[k]:ix.moffs[k+1]]
+	return []hit{ix.spans[i].a}
+}
+
+// spanChain lists the cells of span i, or nil when it names its hits.
+func (ix *Index) spanChain(i int) []int32 {
+	if fi := ix.spans[i].b.fi; fi < -1 {
+		k := -2 - fi
+		return ix.chain[ix.coffs[k]:ix.coffs[k+1]]
+	}
+	return nil
 }
 
 // flatten moves every small shape into flats: its bounds, its edge count
@@ -545,12 +582,47 @@ func (ix *Index) Lookup(lat, lng float64, dst []Match) []Match {
 	if sp.b.fi >= 0 {
 		dst = ix.test(ix.test(dst, sp.a, lng, lat), sp.b, lng, lat)
 	} else {
-		k := -2 - sp.b.fi
-		for _, h := range ix.multi[ix.moffs[k]:ix.moffs[k+1]] {
-			dst = ix.test(dst, h, lng, lat)
-		}
+		dst = ix.testChain(dst, ix.spanChain(i), lng, lat)
 	}
 	slices.SortFunc(dst[start:], func(a, b Match) int { return cmp.Compare(a.Feature, b.Feature) })
+	return dst
+}
+
+// testChain appends the features of the chain's cells that hold (x, y),
+// each once: first those flagged interior in any cell, then the others by
+// the exact test.
+func (ix *Index) testChain(dst []Match, chain []int32, x, y float64) []Match {
+	start := len(dst)
+	var seen map[int32]bool // for many features; a scan of dst for few
+	n := 0
+	for _, c := range chain {
+		n += int(ix.cellHits[c].hi - ix.cellHits[c].lo)
+	}
+	if n > 32 {
+		seen = make(map[int32]bool, n)
+	}
+	has := func(f int32) bool {
+		if seen != nil {
+			return seen[f]
+		}
+		return slices.ContainsFunc(dst[start:], func(m Match) bool { return m.Feature == int(f) })
+	}
+	for pass := int32(1); pass >= 0; pass-- {
+		for _, c := range chain {
+			for _, h := range ix.raw[ix.cellHits[c].lo:ix.cellHits[c].hi] {
+				f := h.fi >> 1
+				if h.fi&1 != pass || has(f) {
+					continue
+				}
+				if pass == 1 || ix.contains(int(f), h.flat, x, y) {
+					dst = append(dst, Match{int(f), pass == 1})
+				}
+				if seen != nil {
+					seen[f] = true // tested: in or out, once
+				}
+			}
+		}
+	}
 	return dst
 }
 

@@ -65,10 +65,25 @@ func newShape(polys []polygon) *shape {
 		s.nb, s.bandH = 1, 1
 		return s // no bands: the tests read every edge
 	}
+	// An edge goes into every band its latitudes span, so long edges (a
+	// comb's teeth) multiply: halve the bands until the entries are at
+	// most 8 per edge, or give up banding.
 	nb := min(max(n/2, 1), 1<<16)
+	for ; nb > 1; nb /= 2 {
+		s.bandH, s.nb = (s.maxY-s.minY)/float64(nb), nb
+		if !(s.bandH > 0) {
+			break
+		}
+		entries := 0
+		s.eachBand(func(e, b0, b1 int) { entries += b1 - b0 + 1 })
+		if entries <= 8*n {
+			break
+		}
+	}
 	s.bandH = (s.maxY - s.minY) / float64(nb)
-	if !(s.bandH > 0) {
-		s.bandH, nb = 1, 1
+	if !(s.bandH > 0) || nb <= 1 {
+		s.nb, s.bandH = 1, 1
+		return s // no bands: the tests read every edge
 	}
 	s.nb = nb
 	counts := make([]int32, nb+1)
@@ -119,6 +134,17 @@ func (s *shape) contains(x, y float64) bool {
 	}
 	b := s.band(y)
 	return containsEdges(s.edges, s.bandEdges[s.bandStart[b]:s.bandStart[b+1]], x, y)
+}
+
+// onEdge reports whether (x, y) lies on an edge, in float64 arithmetic.
+func (s *shape) onEdge(x, y float64) bool {
+	for e := 0; e < len(s.edges); e += 4 {
+		x0, y0, x1, y1 := s.edges[e], s.edges[e+1], s.edges[e+2], s.edges[e+3]
+		if x >= min(x0, x1) && x <= max(x0, x1) && y >= min(y0, y1) && y <= max(y0, y1) && orient(x0, y0, x1, y1, x, y) == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // containsEdges is contains over the edges listed in band, or all of them
