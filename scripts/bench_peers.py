@@ -203,7 +203,7 @@ def report(results, meta, out):
             lines.append(f"| {info[m][2]} | {cell(m, ls, lwhy, 'lockstep')} | {peer} | {ratio} | "
                          f"{size(ls['rss'] * 1024) if ls else ''} | {size(ps['rss'] * 1024) if ps else ''} |")
     lines += ["", "ratio: the peer's median time ÷ lockstep's (above 1: lockstep is faster). Times and peak RSS "
-              "are medians of the runs (a geo lookup's time is its loop over the points, timed by the reader itself, after a warm-up pass); MB/s is input (Parquet) bytes per second, or the release's bytes for the "
+              "are medians of the runs (a geo lookup's time is its loop over the points, timed by the reader itself after a warm-up pass: lockstep's Index.LookupAll and shapely's vectorised STRtree.query, both batch calls; its peak RSS is the whole process's); MB/s is input (Parquet) bytes per second, or the release's bytes for the "
               "store rows; read: bytes the build read (rchar) over the input's size. Sizes are decimal (1 MB = 10^6 bytes).", ""]
     rc = 0
     for g in gates:

@@ -163,6 +163,7 @@ func TestLookupMatchesBruteForce(t *testing.T) {
 				t.Fatalf("%v: point %v: lookup %v, exact test %v", opts, p, got, want)
 			}
 		}
+		sameAll(t, ix, pts)
 		if seen[false]+seen[true] < 1500 || seen[false] < 100 || (opts["interior"] == nil && seen[true] < 100) {
 			t.Fatalf("%v: %d points, %d matched by an exact test and %d by an interior cell", opts, len(pts), seen[false], seen[true])
 		}
@@ -421,4 +422,31 @@ func TestOverlapping(t *testing.T) {
 		most = max(most, len(got))
 	}
 	t.Logf("%d spans name their cells; up to %d features hold one point", len(ix.coffs)-1, most)
+	var pts [][2]float64
+	for range 5000 {
+		pts = append(pts, [2]float64{rng.Float64()*8 - 1, rng.Float64()*8 - 1})
+	}
+	sameAll(t, ix, pts)
+}
+
+// sameAll checks that LookupAll answers every point as Lookup does.
+func sameAll(t *testing.T, ix *Index, pts [][2]float64) {
+	t.Helper()
+	lats, lngs := make([]float64, len(pts)), make([]float64, len(pts))
+	for i, p := range pts {
+		lats[i], lngs[i] = p[0], p[1]
+	}
+	next := 0
+	ix.LookupAll(lats, lngs, func(i int, ms []Match) {
+		if i != next {
+			t.Fatalf("LookupAll visited point %d, want %d", i, next)
+		}
+		next++
+		if want := ix.Lookup(lats[i], lngs[i], nil); fmt.Sprint(ms) != fmt.Sprint(want) && !(len(ms) == 0 && len(want) == 0) {
+			t.Fatalf("point %v: LookupAll %v, Lookup %v", pts[i], ms, want)
+		}
+	})
+	if next != len(pts) {
+		t.Fatalf("LookupAll visited %d of %d points", next, len(pts))
+	}
 }

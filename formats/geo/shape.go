@@ -151,24 +151,48 @@ func (s *shape) onEdge(x, y float64) bool {
 // when band is nil.
 func containsEdges(edges []float64, band []int32, x, y float64) bool {
 	in := false
-	n := len(edges) / 4
-	if band != nil {
-		n = len(band)
+	if band == nil {
+		for e := 0; e+3 < len(edges); e += 4 {
+			switch crossEdge(edges[e], edges[e+1], edges[e+2], edges[e+3], x, y) {
+			case onEdge:
+				return true
+			case crosses:
+				in = !in
+			}
+		}
+		return in
 	}
-	for k := range n {
-		e := k
-		if band != nil {
-			e = int(band[k])
-		}
-		x0, y0, x1, y1 := edges[4*e], edges[4*e+1], edges[4*e+2], edges[4*e+3]
-		if (y0 > y) != (y1 > y) && x < x0+(y-y0)*(x1-x0)/(y1-y0) {
-			in = !in
-		}
-		if x >= min(x0, x1) && x <= max(x0, x1) && y >= min(y0, y1) && y <= max(y0, y1) && orient(x0, y0, x1, y1, x, y) == 0 {
+	for _, e := range band {
+		switch crossEdge(edges[4*e], edges[4*e+1], edges[4*e+2], edges[4*e+3], x, y) {
+		case onEdge:
 			return true
+		case crosses:
+			in = !in
 		}
 	}
 	return in
+}
+
+const (
+	misses = iota
+	crosses
+	onEdge
+)
+
+// crossEdge says whether a ray from (x, y) towards +x crosses the edge
+// (x0, y0)-(x1, y1), counting an end at y on the edge's upper side only
+// (so a vertex on the ray counts once), or whether the point is on it.
+func crossEdge(x0, y0, x1, y1, x, y float64) int {
+	if (y < y0 && y < y1) || (y > y0 && y > y1) {
+		return misses // the common case: the edge is above or below
+	}
+	if x >= min(x0, x1) && x <= max(x0, x1) && orient(x0, y0, x1, y1, x, y) == 0 {
+		return onEdge
+	}
+	if (y0 > y) != (y1 > y) && x < x0+(y-y0)*(x1-x0)/(y1-y0) {
+		return crosses
+	}
+	return misses
 }
 
 // box is a closed rectangle in degrees.

@@ -22,6 +22,7 @@ func geoLookup(args []string) error {
 	asset := fs.String("asset", "", "the geo asset (.sst)")
 	points := fs.String("points", "", "a file of LAT,LON lines")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the timed pass to `FILE`")
+	one := fs.Bool("one", false, "Lookup one point at a time rather than LookupAll")
 	fs.Parse(args)
 	f, err := os.Open(*points)
 	if err != nil {
@@ -53,10 +54,14 @@ func geoLookup(args []string) error {
 	var ms []geo.Match
 	pass := func() int {
 		n := 0
-		for i := range lat {
-			ms = ix.Lookup(lat[i], lon[i], ms[:0])
-			n += len(ms)
+		if *one {
+			for i := range lat {
+				ms = ix.Lookup(lat[i], lon[i], ms[:0])
+				n += len(ms)
+			}
+			return n
 		}
+		ix.LookupAll(lat, lon, func(_ int, ms []geo.Match) { n += len(ms) })
 		return n
 	}
 	pass()
