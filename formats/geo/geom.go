@@ -250,10 +250,10 @@ const coordSlack = 1e-9
 // check validates polys and, with repair, mends what can be mended:
 // unclosed rings are closed and repeated vertices dropped. It reports
 // whether it changed anything. What it checks: coordinates are finite and
-// within range, rings are closed with at least three distinct vertices,
-// and no two edges of the feature cross (see crossing). It does not check
-// that holes lie inside their shell or that parts do not overlap: the
-// lookup's even-odd rule needs neither.
+// within range, rings are closed with at least three distinct vertices not
+// all on one line, no two edges of the feature cross or overlap (see
+// crossing), and rings nest as the lookup's even-odd rule needs (see
+// nesting).
 func check(polys []polygon, repair bool) (repaired bool, err error) {
 	if len(polys) == 0 {
 		return false, invalidf("the geometry is empty")
@@ -319,65 +319,99 @@ func collinear(r []float64) bool {
 }
 
 // nesting checks what the even-odd rule of the lookup needs beyond edges
-// that do not cross: each hole lies inside its shell, and no polygon's
-// shell lies inside another polygon (where the two would cancel out). Rings
-// that do not cross are inside or outside each other as a whole, so one
-// vertex that is not on the other ring decides. Pairs whose bounds are
-// apart are skipped.
+// that do not cross: each hole lies inside its shell and outside the
+// polygon's other holes, and no polygon's shell lies inside another
+// polygon's (where the two would cancel out) unless it sits in one of that
+// polygon's holes. Rings that do not cross are inside or outside each
+// other as a whole, so a few vertices off the other ring decide. Pairs
+// whose bounds rule it out are skipped, the tests use the rings' bands,
+// and the work is bounded like crossing's.
 func nesting(polys []polygon) error {
-	type bound struct{ x0, y0, x1, y1 float64 }
-	bounds := make([]bound, len(polys))
-	for pi, p := range polys {
-		b := bound{math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)}
-		for i := 0; i+1 < len(p[0]); i += 2 {
-			b = bound{min(b.x0, p[0][i]), min(b.y0, p[0][i+1]), max(b.x1, p[0][i]), max(b.y1, p[0][i+1])}
+	work, limit := 0, maxCrossingWork+64*vertices(polys)
+	within := func(r []float64, sh *shape) (bool, error) {
+		in, edges := ringInside(r, sh)
+		if work += edges; work > limit {
+			return false, invalidf("too complex to validate: its rings need more than %d edge tests to place; simplify it or split it upstream", limit)
 		}
-		bounds[pi] = b
-		shell := newShape([]polygon{{p[0]}})
-		for ri, h := range p[1:] {
-			if in, ok := ringInside(h, shell); ok && !in {
-				return invalidf("%s lies outside its shell", ringName(len(polys), pi, ri+1))
+		return in, nil
+	}
+	type ring struct {
+		sh             *shape
+		x0, y0, x1, y1 float64
+	}
+	mk := func(r []float64) ring {
+		sh := newShape([]polygon{{r}})
+		return ring{sh, sh.minX, sh.minY, sh.maxX, sh.maxY}
+	}
+	holds := func(a, b ring) bool { return b.x0 >= a.x0 && b.x1 <= a.x1 && b.y0 >= a.y0 && b.y1 <= a.y1 }
+	rings := make([][]ring, len(polys))
+	for pi, p := range polys {
+		for _, r := range p {
+			rings[pi] = append(rings[pi], mk(r))
+		}
+		shell := rings[pi][0]
+		for hi, h := range p[1:] {
+			if in, err := within(h, shell.sh); err != nil {
+				return err
+			} else if !holds(shell, rings[pi][hi+1]) || !in {
+				return invalidf("%s lies outside its shell", ringName(len(polys), pi, hi+1))
+			}
+			for hj := range p[1:] {
+				if hj != hi && holds(rings[pi][hj+1], rings[pi][hi+1]) {
+					if in, err := within(h, rings[pi][hj+1].sh); err != nil {
+						return err
+					} else if in {
+						return invalidf("%s lies inside %s", ringName(len(polys), pi, hi+1), ringName(len(polys), pi, hj+1))
+					}
+				}
 			}
 		}
 	}
-	for i, p := range polys {
-		var shell *shape
+	for i := range polys {
 		for j, q := range polys {
-			a, b := bounds[i], bounds[j]
-			if i == j || b.x0 < a.x0 || b.x1 > a.x1 || b.y0 < a.y0 || b.y1 > a.y1 {
+			if i == j || !holds(rings[i][0], rings[j][0]) {
 				continue // q's shell cannot lie inside p's
 			}
-			if shell == nil {
-				shell = newShape([]polygon{{p[0]}})
+			if in, err := within(q[0], rings[i][0].sh); err != nil {
+				return err
+			} else if !in {
+				continue
 			}
-			if in, ok := ringInside(q[0], shell); ok && in {
-				// Inside p's shell: valid only inside one of p's holes.
-				inHole := false
-				for _, h := range p[1:] {
-					if in, ok := ringInside(q[0], newShape([]polygon{{h}})); ok && in {
+			// Inside p's shell: valid only inside one of p's holes.
+			inHole := false
+			for _, h := range rings[i][1:] {
+				if holds(h, rings[j][0]) {
+					if in, err := within(q[0], h.sh); err != nil {
+						return err
+					} else if in {
 						inHole = true
 						break
 					}
 				}
-				if !inHole {
-					return invalidf("polygon %d lies inside polygon %d: the parts of a multipolygon must not overlap", j, i)
-				}
+			}
+			if !inHole {
+				return invalidf("polygon %d lies inside polygon %d: the parts of a multipolygon must not overlap", j, i)
 			}
 		}
 	}
 	return nil
 }
 
-// ringInside tests a vertex of r that is not on sh's boundary; ok is
-// false when every vertex is on it.
-func ringInside(r []float64, sh *shape) (in, ok bool) {
-	for i := 0; i+1 < len(r); i += 2 {
-		x, y := r[i], r[i+1]
-		if !sh.onEdge(x, y) {
-			return sh.contains(x, y), true
+// ringInside places ring r against sh: inside by the vote of up to three
+// of its vertices off sh's boundary (one vertex could sit a rounding error
+// off a ring it only touches), or outside when all are on it. It returns
+// how many edges it tested, for the caller's budget.
+func ringInside(r []float64, sh *shape) (in bool, edges int) {
+	votes, n := 0, 0
+	for i := 0; i+1 < len(r) && n < 3; i += 2 {
+		loc, e := sh.locate(r[i], r[i+1])
+		edges += e
+		if loc != 0 {
+			n++
+			votes += loc
 		}
 	}
-	return false, false
+	return votes > 0, edges
 }
 
 func ringName(parts, pi, ri int) string {
@@ -416,9 +450,10 @@ func orient(ax, ay, bx, by, cx, cy float64) float64 {
 	return float64((bx-ax)*(cy-ay)) - float64((by-ay)*(cx-ax))
 }
 
-// maxCrossingWork bounds the edge pairs crossing compares for one
-// feature: about half a second. A feature that needs more (a comb of
-// millions of long edges) is refused rather than left to run.
+// maxCrossingWork, plus 64 per edge, bounds the edge pairs crossing
+// compares for one feature (and the edge tests of nesting): about half a
+// second beyond the work any feature needs. A feature that needs more (a
+// comb of millions of long edges) is refused rather than left to run.
 const maxCrossingWork = 200_000_000
 
 // crossing finds two edges of the feature that cross at a point inside
@@ -449,12 +484,12 @@ func crossing(polys []polygon) error {
 	name := func(e *edge) string {
 		return fmt.Sprintf("%s edge %d (%v, %v)-(%v, %v)", ringName(len(polys), e.part, e.ring), e.i, e.x0, e.y0, e.x1, e.y1)
 	}
-	work := 0
+	work, limit := 0, maxCrossingWork+64*len(es)
 	for i := range es {
 		e := &es[i]
 		for j := i + 1; j < len(es) && es[j].minX <= e.maxX; j++ {
-			if work++; work > maxCrossingWork {
-				return invalidf("too complex to validate: more than %d pairs of its %d edges overlap in longitude; simplify it or split it upstream", maxCrossingWork, len(es))
+			if work++; work > limit {
+				return invalidf("too complex to validate: more than %d pairs of its %d edges overlap in longitude; simplify it or split it upstream", limit, len(es))
 			}
 			f := &es[j]
 			if math.Max(e.y0, e.y1) < math.Min(f.y0, f.y1) || math.Max(f.y0, f.y1) < math.Min(e.y0, e.y1) {

@@ -661,12 +661,16 @@ func (ix *Index) touch(f int32) float64 {
 // once.
 const lookupBlock = 32
 
-// LookupAll is Lookup for many points: it calls visit(i, matches) for
+// LookupAll is Lookup for many points (lats and lngs of one length): it
+// calls visit(i, matches) for
 // each point i, in order (matches is reused by the next call). It gives
 // the same answers, faster: it takes the points a block at a time through
 // each step (cells, table, search, tests), so that the memory reads of
 // different points overlap instead of waiting on each other.
 func (ix *Index) LookupAll(lats, lngs []float64, visit func(i int, matches []Match)) {
+	if len(lats) != len(lngs) {
+		panic(fmt.Sprintf("geo: LookupAll with %d latitudes and %d longitudes", len(lats), len(lngs)))
+	}
 	var (
 		leaf   [lookupBlock]uint64
 		lo, hi [lookupBlock]int

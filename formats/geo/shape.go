@@ -136,15 +136,36 @@ func (s *shape) contains(x, y float64) bool {
 	return containsEdges(s.edges, s.bandEdges[s.bandStart[b]:s.bandStart[b+1]], x, y)
 }
 
-// onEdge reports whether (x, y) lies on an edge, in float64 arithmetic.
-func (s *shape) onEdge(x, y float64) bool {
-	for e := 0; e < len(s.edges); e += 4 {
-		x0, y0, x1, y1 := s.edges[e], s.edges[e+1], s.edges[e+2], s.edges[e+3]
-		if x >= min(x0, x1) && x <= max(x0, x1) && y >= min(y0, y1) && y <= max(y0, y1) && orient(x0, y0, x1, y1, x, y) == 0 {
-			return true
+// locate places (x, y): 1 inside, 0 on an edge (in float64 arithmetic),
+// -1 outside; and says how many edges it tested.
+func (s *shape) locate(x, y float64) (loc, edges int) {
+	if x < s.minX || x > s.maxX || y < s.minY || y > s.maxY {
+		return -1, 0
+	}
+	var band []int32
+	n := len(s.edges) / 4
+	if s.bandStart != nil {
+		b := s.band(y)
+		band = s.bandEdges[s.bandStart[b]:s.bandStart[b+1]]
+		n = len(band)
+	}
+	in := false
+	for k := range n {
+		e := 4 * k
+		if band != nil {
+			e = 4 * int(band[k])
+		}
+		switch crossEdge(s.edges[e], s.edges[e+1], s.edges[e+2], s.edges[e+3], x, y) {
+		case onEdge:
+			return 0, k + 1
+		case crosses:
+			in = !in
 		}
 	}
-	return false
+	if in {
+		return 1, n
+	}
+	return -1, n
 }
 
 // containsEdges is contains over the edges listed in band, or all of them
