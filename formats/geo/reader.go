@@ -349,8 +349,14 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 		id     s2.CellID
 		lo, hi int32
 	}
-	var cells []cellHits
-	var raw []hit
+	// Sized from the properties up front (within what the file can hold),
+	// so that growing them does not hold two copies at once.
+	bound := func(prop string, most uint64) int {
+		n, _ := strconv.ParseUint(up[prop], 10, 64)
+		return int(min(n, most))
+	}
+	cells := make([]cellHits, 0, bound(propCells, t.Properties.NumEntries))
+	raw := make([]hit, 0, bound(propEntries, t.Properties.RawValueSize/2))
 	var prevCell s2.CellID
 	for k, lv := it.First(); k != nil && len(k.UserKey) > 0 && k.UserKey[0] == spaceCell; k, lv = it.Next() {
 		key := k.UserKey
@@ -406,6 +412,8 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 		return cmp.Compare(a.id.Level(), b.id.Level())
 	})
 	ix.coffs, ix.foffs = []int32{0}, []int32{0}
+	ix.starts = make([]uint64, 0, 2*len(cells)+1) // each cell starts a span and may start one after it
+	ix.spans = make([]span, 0, 2*len(cells)+1)
 	ix.raw = raw
 	ix.cellHits = make([]cellRange, len(cells))
 	for i, c := range cells {
@@ -495,6 +503,9 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 		emit(pos, end)
 		pos = end + 1
 		pop()
+	}
+	if len(ix.chain) == 0 {
+		ix.raw, ix.cellHits = nil, nil // only chains read them
 	}
 	ix.buildTable()
 	return ix, nil
