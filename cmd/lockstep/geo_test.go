@@ -89,6 +89,10 @@ func TestGeo(t *testing.T) {
 		t.Fatalf("want the same 177-feature table from GeoParquet and from Spark's WKB column: %+v", show.Assets)
 	}
 
+	if out := ok(t, store, "show", "--bundle", "world", desc.Release); !strings.Contains(out, "countries.sst: repaired 0, skipped_invalid 0, vertices 10643") {
+		t.Fatalf("show does not print the geo stats:\n%s", out)
+	}
+
 	answers := map[string][]string{}
 	for _, asset := range []string{"countries", "countries_wkb"} {
 		got := geoQuery(t, store, serve, asset, points)

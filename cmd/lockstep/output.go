@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -61,6 +63,17 @@ func assetTable(w *tw, assets []publish.Asset) {
 	w.line("  ASSET\tFORMAT\tROWS\tSIZE\tSHA256")
 	for _, a := range assets {
 		w.line("  %s\t%s\t%d\t%s\t%.12s", a.File, a.Format, a.Rows, bytesText(a.Size), a.SHA256)
+	}
+	// A format's own counts (geo: features skipped or repaired as invalid).
+	for _, a := range assets {
+		if len(a.Stats) == 0 {
+			continue
+		}
+		var kv []string
+		for _, k := range slices.Sorted(maps.Keys(a.Stats)) {
+			kv = append(kv, fmt.Sprintf("%s %d", k, a.Stats[k]))
+		}
+		w.line("  %s: %s", a.File, strings.Join(kv, ", "))
 	}
 }
 
