@@ -187,6 +187,7 @@ func TestInvalid(t *testing.T) {
 		{"POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0), (20 20, 21 20, 21 21, 20 21, 20 20))", "hole 1 lies outside its shell"},
 		{"POLYGON ((0 0, 10 0, 10 10, 5 10, 5 0, 4 0, 4 10, 0 10, 0 0))", "self-intersection"},
 		{"POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0), (1 1, 9 1, 9 9, 1 9, 1 1), (2 2, 3 2, 3 3, 2 3, 2 2))", "hole 2 lies inside hole 1"},
+		{"POLYGON ((170 10, -170 10, -170 20, 170 20, 170 10))", "the shell: edge 2 from longitude -170 to 170 is its second to run the long way round the world"},
 	} {
 		_, err := write(t, nil, "POLYGON ((0 0, 1 0, 1 1, 0 0))", c.wkt)
 		if !errors.Is(err, formats.ErrBadInput) || !strings.Contains(err.Error(), "feature id=1 (record 1)") || !strings.Contains(err.Error(), c.want) {

@@ -289,6 +289,9 @@ func check(polys []polygon, repair bool) (repaired bool, err error) {
 			if n < 8 || collinear(r) { // three distinct vertices and the closing one
 				return false, invalidf("%s has no area (fewer than 3 distinct vertices, or all on one line)", where)
 			}
+			if i, ok := wrapsAround(r); ok {
+				return false, invalidf("%s: edge %d from longitude %v to %v is its second to run the long way round the world (planar edges are straight in longitude and latitude); if the ring crosses the antimeridian, split it there, as GeoJSON (RFC 7946) and Natural Earth do; if it is meant to span that far, add vertices along one of the two long edges", where, i, r[2*i], r[2*i+2])
+			}
 			p[ri] = r
 		}
 	}
@@ -299,6 +302,27 @@ func check(polys []polygon, repair bool) (repaired bool, err error) {
 		return false, err
 	}
 	return repaired, nil
+}
+
+// wrapsAround finds a ring with two edges that each span more than 180°
+// of longitude while neither end lies on the antimeridian or a pole: the
+// shape of a ring that crosses the antimeridian without being split (170°
+// to -170° and back, meant as 20°). In the plane each such edge is a
+// straight line the long way round; a band that wide is still accepted
+// when one of the two ways is drawn with shorter edges. Edges along the
+// antimeridian or a pole (Antarctica's) are fine. It returns the second
+// such edge.
+func wrapsAround(r []float64) (int, bool) {
+	edge := func(x, y float64) bool { return math.Abs(x) >= 180 || math.Abs(y) >= 90 }
+	long := 0
+	for i := 0; i+3 < len(r); i += 2 {
+		if math.Abs(r[i+2]-r[i]) > 180 && !edge(r[i], r[i+1]) && !edge(r[i+2], r[i+3]) {
+			if long++; long == 2 {
+				return i / 2, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // collinear reports whether every vertex of r lies on one line (A, B, A,
