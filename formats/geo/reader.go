@@ -349,11 +349,13 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 		id     s2.CellID
 		lo, hi int32
 	}
-	// Sized from the properties up front (within what the file can hold),
-	// so that growing them does not hold two copies at once.
+	// Sized from the properties up front, so that growing them does not
+	// hold two copies at once; within what the file can hold, and at most
+	// 2^24 up front, so that a hostile property cannot allocate at will
+	// (a larger table grows them as it is read).
 	bound := func(prop string, most uint64) int {
 		n, _ := strconv.ParseUint(up[prop], 10, 64)
-		return int(min(n, most))
+		return int(min(n, most, 1<<24))
 	}
 	cells := make([]cellHits, 0, bound(propCells, t.Properties.NumEntries))
 	raw := make([]hit, 0, bound(propEntries, t.Properties.RawValueSize/2))
