@@ -237,6 +237,7 @@ type Index struct {
 	cellHits []cellRange
 	raw      []hit
 	level    int      // the level of table's cells
+	depth    int      // the deepest cell's level: a lookup needs the point's cell no deeper
 	table    []uint32 // for each cell at level, the first span that ends at or after its first leaf
 	// flats holds every small shape (at most smallShape edges) as its
 	// bounds, its edge count and its edges, back to back: an exact test
@@ -397,6 +398,7 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 			ix.entries++
 		}
 		prevCell = c
+		ix.depth = max(ix.depth, c.Level())
 		ix.ncells++
 		cells = append(cells, cellHits{c, lo, int32(len(raw))})
 	}
@@ -601,7 +603,7 @@ func (ix *Index) buildTable() {
 // Lookup appends to dst the features that contain the point (degrees),
 // in id order.
 func (ix *Index) Lookup(lat, lng float64, dst []Match) []Match {
-	leaf := uint64(s2.CellIDFromLatLng(s2.LatLngFromDegrees(lat, lng)))
+	leaf := cellOf(lat, lng, ix.depth)
 	k := leaf >> (61 - 2*ix.level)
 	return ix.tests(dst, ix.find(leaf, int(ix.table[k]), int(ix.table[k+1])), lat, lng)
 }
@@ -694,7 +696,7 @@ func (ix *Index) LookupAll(lats, lngs []float64, visit func(i int, matches []Mat
 	for base := 0; base < len(lats); base += lookupBlock {
 		n := min(lookupBlock, len(lats)-base)
 		for j := range n {
-			leaf[j] = uint64(s2.CellIDFromLatLng(s2.LatLngFromDegrees(lats[base+j], lngs[base+j])))
+			leaf[j] = cellOf(lats[base+j], lngs[base+j], ix.depth)
 		}
 		for j := range n {
 			k := leaf[j] >> (61 - 2*ix.level)
