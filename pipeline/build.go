@@ -402,14 +402,18 @@ func (b *Builder) resolve(ctx context.Context, bundle *Bundle) ([]*Source, error
 }
 
 // fingerprint covers the lockstep version, the bundle's own spec section,
-// every input file's path, size and checksum, and the Delta version read
-// (invariant 4).
+// every input file's path, size and checksum (and the rows its table
+// deletes), and the Delta version or Iceberg snapshot read (invariant 4).
 func fingerprint(version string, bundle *Bundle, srcs []*Source) string {
 	type input struct {
 		Name         string              `json:"name"`
 		Files        []publish.InputFile `json:"files"`
 		DeltaVersion *int64              `json:"delta_version,omitempty"`
-		Mode         string              `json:"mode,omitempty"` // a file input's: chmod +x is a new release
+		// An Iceberg table's snapshot and the schema read; not the metadata
+		// file, which a commit that changes neither (a property) replaces.
+		IcebergSnapshot *int64 `json:"iceberg_snapshot_id,omitempty"`
+		IcebergSchema   *int   `json:"iceberg_schema_id,omitempty"`
+		Mode            string `json:"mode,omitempty"` // a file input's: chmod +x is a new release
 	}
 	doc := struct {
 		Version string  `json:"lockstep_version"`
@@ -418,6 +422,9 @@ func fingerprint(version string, bundle *Bundle, srcs []*Source) string {
 	}{Version: version, Spec: bundle.Digest}
 	for _, s := range srcs {
 		in := input{Name: s.Name, Files: s.Files, DeltaVersion: s.DeltaVersion}
+		if s.Iceberg != nil {
+			in.IcebergSnapshot, in.IcebergSchema = &s.Iceberg.SnapshotID, &s.Iceberg.SchemaID
+		}
 		if s.raw != "" {
 			in.Mode = fmt.Sprintf("%04o", uint32(s.rawMode))
 		}
@@ -510,6 +517,10 @@ func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, d
 	}
 	out.input.Rows, out.input.SparkVersion = rows, spark
 	out.input.DeltaVersion, out.input.SparkSchema = src.DeltaVersion, src.SparkSchema
+	if src.Iceberg != nil {
+		id := src.Iceberg.SnapshotID
+		out.input.IcebergSnapshot, out.input.IcebergMetadata = &id, src.Iceberg.MetadataFile
+	}
 	for i, s := range sinks {
 		run := &assetRun{name: names[i], input: src.Name, checks: checks[i], stats: stats, schema: schema, prev: serving, channel: bundle.Channel}
 		if s.dup == nil {

@@ -110,6 +110,18 @@ func (dv *deletionVector) id() string {
 	return fmt.Sprintf("%s@%d", k, *dv.Offset)
 }
 
+// rowDeletes are the rows of one data file that its table deletes without
+// rewriting it: a Delta deletion vector, an Iceberg table's position delete
+// files or deletion vector. Scan drops them as it reads the file.
+type rowDeletes interface {
+	// load returns the positions, checked against the file's numRows.
+	load(ctx context.Context, b *blob.Bucket, numRows int64) (*roaring64.Bitmap, error)
+	id() string   // what the manifest records of them
+	count() int64 // how many rows they delete
+}
+
+func (dv *deletionVector) count() int64 { return dv.Cardinality }
+
 // maxDVSize is the largest serialized vector a file of numRows rows can
 // need: a 64K-row container takes at most 8 KiB (a bitmap; an array or a
 // run container is chosen only when smaller) and a few bytes of header.
@@ -133,25 +145,41 @@ func (dv *deletionVector) load(ctx context.Context, b *blob.Bucket, numRows int6
 		if err != nil {
 			return nil, err
 		}
-		frame := make([]byte, dv.SizeInBytes+8)
-		r, err := b.NewRangeReader(ctx, key, *dv.Offset, int64(len(frame)), nil)
-		if err != nil {
-			return nil, fmt.Errorf("deletion vector file %s: %v", key, err)
-		}
-		_, err = io.ReadFull(r, frame)
-		r.Close()
-		if err != nil {
-			return nil, fmt.Errorf("deletion vector file %s at offset %d: %v (truncated?)", key, *dv.Offset, err)
-		}
-		size := binary.BigEndian.Uint32(frame)
-		data = frame[4 : 4+dv.SizeInBytes]
-		if int64(size) != dv.SizeInBytes {
-			return nil, fmt.Errorf("deletion vector file %s at offset %d holds %d bytes, the log says %d", key, *dv.Offset, size, dv.SizeInBytes)
-		}
-		if sum := binary.BigEndian.Uint32(frame[4+dv.SizeInBytes:]); sum != crc32.ChecksumIEEE(data) {
-			return nil, fmt.Errorf("deletion vector file %s at offset %d fails its CRC-32 check: the file is corrupt", key, *dv.Offset)
+		if data, err = readDVFrame(ctx, b, key, *dv.Offset, dv.SizeInBytes); err != nil {
+			return nil, err
 		}
 	}
+	return dvPositions(data, numRows, dv.Cardinality)
+}
+
+// readDVFrame reads a deletion vector's frame at off in key, as Delta and
+// Iceberg (its deletion-vector-v1 blob) both lay it out: the size of the
+// vector (4 bytes, big-endian), the vector (size bytes), its CRC-32 (4
+// bytes, big-endian); it returns the vector.
+func readDVFrame(ctx context.Context, b *blob.Bucket, key string, off, size int64) ([]byte, error) {
+	frame := make([]byte, size+8)
+	r, err := b.NewRangeReader(ctx, key, off, int64(len(frame)), nil)
+	if err != nil {
+		return nil, fmt.Errorf("deletion vector file %s: %v", key, err)
+	}
+	_, err = io.ReadFull(r, frame)
+	r.Close()
+	if err != nil {
+		return nil, fmt.Errorf("deletion vector file %s at offset %d: %v (truncated?)", key, off, err)
+	}
+	data := frame[4 : 4+size]
+	if n := binary.BigEndian.Uint32(frame); int64(n) != size {
+		return nil, fmt.Errorf("deletion vector file %s at offset %d holds %d bytes, the table says %d", key, off, n, size)
+	}
+	if sum := binary.BigEndian.Uint32(frame[4+size:]); sum != crc32.ChecksumIEEE(data) {
+		return nil, fmt.Errorf("deletion vector file %s at offset %d fails its CRC-32 check: the file is corrupt", key, off)
+	}
+	return data, nil
+}
+
+// dvPositions parses a serialized vector for a file of numRows rows and
+// checks that it deletes want rows of the file.
+func dvPositions(data []byte, numRows, want int64) (bm *roaring64.Bitmap, err error) {
 	defer func() {
 		// The roaring library trusts its input's structure; what it makes
 		// of a malformed one is checked below, and a panic is an error.
@@ -176,8 +204,8 @@ func (dv *deletionVector) load(ctx context.Context, b *blob.Bucket, numRows int6
 		}
 		prev = int64(v)
 	}
-	if n != dv.Cardinality {
-		return nil, fmt.Errorf("deletion vector holds %d rows, the log says %d", n, dv.Cardinality)
+	if n != want {
+		return nil, fmt.Errorf("deletion vector holds %d rows, the table says %d", n, want)
 	}
 	return bm, nil
 }

@@ -237,7 +237,7 @@ func TestDeletionVectorsHostile(t *testing.T) {
 		}},
 		{"empty container", "malformed bitmap", func(string) string { return inlineDV(emptyContainer(t), 1) }},
 		{"unsorted container", "out of order", func(string) string { return inlineDV(unsortedContainer(t), 2) }},
-		{"cardinality", "the log says 4", func(string) string { return inlineDV(good, 4) }},
+		{"cardinality", "the table says 4", func(string) string { return inlineDV(good, 4) }},
 		{"row beyond file", "deletes row 20000", func(string) string { return inlineDV(dvBitmap(t, 20000), 1) }},
 		{"z85", "not a Z85 character", func(string) string {
 			return `{"storageType":"i","pathOrInlineDv":"~~~~~","sizeInBytes":4,"cardinality":1}`

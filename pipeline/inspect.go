@@ -17,6 +17,7 @@ type Inspection struct {
 	SparkSchema  string        `json:"spark_schema"`
 	Rows         int64         `json:"rows"`
 	DeltaVersion *int64        `json:"delta_version,omitempty"`
+	Iceberg      *IcebergRead  `json:"iceberg,omitempty"`
 	Unsupported  []string      `json:"unsupported"`
 }
 
@@ -28,7 +29,8 @@ type Column struct {
 }
 
 // InspectFile is one file a build would read. Rows are the rows a build
-// reads: the file's, less those its Delta deletion vector deletes.
+// reads: the file's, less those its table deletes (a Delta deletion
+// vector, Iceberg position deletes or deletion vector).
 type InspectFile struct {
 	Path           string `json:"path"`
 	Size           int64  `json:"size"`
@@ -44,7 +46,7 @@ type InspectFile struct {
 func Inspect(ctx context.Context, url string, opts DiscoverOptions) (*Inspection, error) {
 	src, skipped, err := DiscoverWith(ctx, "inspect", url, opts)
 	if err != nil {
-		if errors.Is(err, ErrDeltaFeature) {
+		if errors.Is(err, ErrDeltaFeature) || errors.Is(err, ErrIcebergFeature) {
 			return &Inspection{URL: url, Unsupported: []string{err.Error()}, Files: []InspectFile{}, Skipped: []Skipped{},
 				Partitions: []Partition{}, Columns: []Column{}}, err
 		}
@@ -52,7 +54,7 @@ func Inspect(ctx context.Context, url string, opts DiscoverOptions) (*Inspection
 	}
 	defer src.Close()
 	in := &Inspection{URL: src.URL, Skipped: skipped, Partitions: src.Partitions, DeltaVersion: src.DeltaVersion,
-		Files: []InspectFile{}, Columns: []Column{}, Unsupported: []string{}}
+		Iceberg: src.Iceberg, Files: []InspectFile{}, Columns: []Column{}, Unsupported: []string{}}
 	if in.Skipped == nil {
 		in.Skipped = []Skipped{}
 	}
@@ -69,9 +71,9 @@ func Inspect(ctx context.Context, url string, opts DiscoverOptions) (*Inspection
 			in.Unsupported = append(in.Unsupported, err.Error())
 			continue
 		}
-		if src.dvs != nil && src.dvs[i] != nil {
+		if src.deletes != nil && src.deletes[i] != nil {
 			// Loaded and checked as a build would, so a corrupt one is reported.
-			if _, err := src.dvs[i].load(ctx, src.bucket, pf.NumRows()); err != nil {
+			if _, err := src.deletes[i].load(ctx, src.bucket, pf.NumRows()); err != nil {
 				in.Unsupported = append(in.Unsupported, fmt.Sprintf("%s: %v", f.Path, err))
 				continue
 			}

@@ -38,6 +38,8 @@ type PlanInput struct {
 	Files        int    `json:"files"`
 	Rows         int64  `json:"rows"`
 	DeltaVersion *int64 `json:"delta_version,omitempty"`
+	// IcebergSnapshot is an Iceberg table's snapshot read.
+	IcebergSnapshot *int64 `json:"iceberg_snapshot_id,omitempty"`
 }
 
 // PlanAsset is one asset's change against the channel's release, with the
@@ -96,7 +98,7 @@ func Plan(ctx context.Context, b *Builder, bundle *Bundle) (*PlanResult, error) 
 		res.Action = "superseded"
 	}
 	for _, in := range m.Inputs {
-		res.Inputs = append(res.Inputs, PlanInput{Name: in.Name, Files: len(in.Files), Rows: in.Rows, DeltaVersion: in.DeltaVersion})
+		res.Inputs = append(res.Inputs, PlanInput{Name: in.Name, Files: len(in.Files), Rows: in.Rows, DeltaVersion: in.DeltaVersion, IcebergSnapshot: in.IcebergSnapshot})
 	}
 	before := &publish.Manifest{}
 	if built.Serving != nil {

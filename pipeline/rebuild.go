@@ -131,7 +131,7 @@ func Rebuild(ctx context.Context, b *Builder, store *publish.Store, bundleName, 
 }
 
 // pinnedBundle is the release's recorded bundle section, with each input at
-// the URL and Delta version the release read.
+// the URL and Delta version or Iceberg snapshot the release read.
 func pinnedBundle(reg *formats.Registry, m *publish.Manifest, canon []byte) (*Bundle, error) {
 	var sec map[string]any
 	if err := json.Unmarshal(canon, &sec); err != nil {
@@ -146,6 +146,10 @@ func pinnedBundle(reg *formats.Registry, m *publish.Manifest, canon []byte) (*Bu
 		spec["url"] = in.URL
 		if in.DeltaVersion != nil {
 			spec["delta_version"] = *in.DeltaVersion
+		}
+		if in.IcebergSnapshot != nil && *in.IcebergSnapshot != 0 {
+			spec["snapshot_id"] = *in.IcebergSnapshot
+			delete(spec, "as_of")
 		}
 	}
 	doc, _ := json.Marshal(map[string]any{"bundles": map[string]any{m.Bundle: sec}})

@@ -198,8 +198,8 @@ func (s *Source) readFile(ctx context.Context, schema *arrow.Schema, i int, out 
 		return
 	}
 	var deleted *rowFilter
-	if s.dvs != nil && s.dvs[i] != nil {
-		bm, err := s.dvs[i].load(ctx, s.bucket, f.NumRows())
+	if s.deletes != nil && s.deletes[i] != nil {
+		bm, err := s.deletes[i].load(ctx, s.bucket, f.NumRows())
 		if err != nil {
 			out.err = fmt.Errorf("%w: input %q: %s: %v; the table is damaged: restore the file from backup, or pin delta_version: to a version before this deletion vector", ErrInput, s.Name, in.Path, err)
 			return

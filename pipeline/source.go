@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,8 +14,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/iceberg-go"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
@@ -38,10 +41,16 @@ type Source struct {
 	partAt     []int
 	// DeltaVersion is the Delta table version read, for a Delta table.
 	DeltaVersion *int64
-	// dvs are the Delta files' deletion vectors (nil: none), mapping the
-	// table's column mapping (nil: none).
-	dvs     []*deletionVector
+	// Iceberg is the Iceberg snapshot read, for an Iceberg table.
+	Iceberg *IcebergRead
+	// deletes are the rows each file's table deletes (nil: none), mapping
+	// a Delta table's column mapping (nil: none).
+	deletes []rowDeletes
 	mapping *columnMapping
+	// iceberg is an Iceberg table's schema, which every file is read as
+	// (iceberg_schema.go), and its Arrow form.
+	iceberg      *iceberg.Schema
+	icebergArrow *arrow.Schema
 	// tableFields is a Delta table's schema: columns no file holds are
 	// read as nulls, as Spark reads them.
 	tableFields []*deltaField
@@ -111,6 +120,25 @@ type DiscoverOptions struct {
 	// FileMemory is each file's memory budget (reader.Limits.MaxFileMemory);
 	// 0 for the default.
 	FileMemory int64
+	// Format is the table format the spec declares ("iceberg", "delta",
+	// "parquet" for a plain folder), or "" to detect it: a folder with
+	// _delta_log/ is Delta, else one with metadata/v<N>.metadata.json or
+	// metadata/version-hint.text is Iceberg.
+	Format string
+	// SnapshotID and AsOf pick an Iceberg table's snapshot (at most one);
+	// nil for the current one.
+	SnapshotID *int64
+	AsOf       *time.Time
+}
+
+// IcebergRead is the Iceberg snapshot an input read.
+type IcebergRead struct {
+	SnapshotID   int64     `json:"snapshot_id"` // 0: the table has no snapshot yet
+	Sequence     int64     `json:"sequence_number"`
+	SchemaID     int       `json:"schema_id"` // the schema read: the snapshot's when pinned, else the current one
+	Timestamp    time.Time `json:"timestamp"`
+	MetadataFile string    `json:"metadata_file"` // relative to the table
+	DeleteFiles  []string  `json:"delete_files,omitempty"`
 }
 
 // DiscoverWith is Discover with options.
@@ -144,15 +172,25 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 		}
 	}
 	sort.Slice(objs, func(i, j int) bool { return objs[i].Key < objs[j].Key })
-	isDelta := false
-	for _, o := range objs {
-		if strings.HasPrefix(o.Key, "_delta_log/") {
-			isDelta = true
+	format := opts.Format
+	if format == "" {
+		format = "parquet"
+		for _, o := range objs {
+			switch {
+			case strings.HasPrefix(o.Key, "_delta_log/"):
+				format = "delta" // a Delta table with Iceberg metadata too (UniForm) is read as Delta
+			case format == "parquet" && isIcebergKey(o.Key):
+				format = "iceberg"
+			}
 		}
+	}
+	if format != "iceberg" && (opts.SnapshotID != nil || opts.AsOf != nil) {
+		return nil, nil, fmt.Errorf("%w: input %q: snapshot_id: and as_of: are for Iceberg tables, and %s is %s", ErrSpec, name, src.URL, map[string]string{"delta": "a Delta table (use delta_version:)", "parquet": "a plain folder of Spark output"}[format])
 	}
 	var kept []*blob.ListObject
 	var parts [][]*string
-	if isDelta {
+	switch format {
+	case "delta":
 		snap, err := deltaSnapshot(ctx, b, opts.DeltaVersion, objs)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: input %q: Delta table at %s: %w", ErrInput, name, src.URL, err)
@@ -160,7 +198,13 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 		v := snap.version
 		src.DeltaVersion, src.Partitions = &v, snap.partitions
 		kept, parts = snap.files, snap.values
-		src.dvs, src.mapping, src.tableFields = snap.dvs, snap.mapping, snap.fields
+		src.mapping, src.tableFields = snap.mapping, snap.fields
+		src.deletes = make([]rowDeletes, len(snap.dvs))
+		for i, dv := range snap.dvs {
+			if dv != nil {
+				src.deletes[i] = dv
+			}
+		}
 		inLog := map[string]bool{}
 		for _, o := range kept {
 			inLog[o.Key] = true
@@ -170,7 +214,39 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 				skipped = append(skipped, Skipped{Path: o.Key, Reason: fmt.Sprintf("not in the Delta log at version %d", v)})
 			}
 		}
-	} else {
+	case "iceberg":
+		snap, err := icebergSnapshot(ctx, b, objs, opts.SnapshotID, opts.AsOf)
+		if err != nil {
+			kind := ErrInput
+			if errors.Is(err, ErrIcebergFeature) {
+				kind = ErrIcebergFeature
+			}
+			return nil, nil, fmt.Errorf("%w: input %q: Iceberg table at %s: %w", kind, name, src.URL, err)
+		}
+		if src.icebergArrow, err = icebergArrowSchema(snap.schema); err != nil {
+			return nil, nil, fmt.Errorf("%w: input %q: Iceberg table at %s: %w", ErrIcebergFeature, name, src.URL, err)
+		}
+		src.iceberg, src.deletes, kept = snap.schema, snap.deletes, snap.files
+		src.Iceberg = &IcebergRead{SnapshotID: snap.snapshotID, Sequence: snap.sequence, SchemaID: snap.schema.ID, Timestamp: snap.timestamp,
+			MetadataFile: snap.metadataKey, DeleteFiles: snap.deleteFiles}
+		live := map[string]bool{}
+		for _, o := range kept {
+			live[o.Key] = true
+		}
+		for _, k := range snap.deleteFiles {
+			live[k] = true
+		}
+		for _, o := range objs {
+			if live[o.Key] || strings.HasPrefix(o.Key, "metadata/") {
+				continue
+			}
+			why := skipReason(o.Key) // Hadoop's .crc files, hidden names
+			if why == "" {
+				why = fmt.Sprintf("not live in snapshot %d", snap.snapshotID)
+			}
+			skipped = append(skipped, Skipped{Path: o.Key, Reason: why})
+		}
+	case "parquet":
 		kept, skipped, err = plainFiles(ctx, b, objs, opts.RequireSuccess)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: input %q at %s: %w", ErrInput, name, src.URL, err)
@@ -178,6 +254,8 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 		if kept, parts, src.Partitions, err = plainPartitions(kept, opts.PartitionTypes); err != nil {
 			return nil, nil, fmt.Errorf("%w: input %q: %v", ErrInput, name, err)
 		}
+	default:
+		return nil, nil, fmt.Errorf("%w: input %q: format %q: want iceberg, delta or parquet", ErrSpec, name, format)
 	}
 	// Each file's magic and checksum, several at once: a round trip each on
 	// a cloud store, a sha256 of the bytes on a local one.
@@ -203,8 +281,8 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 				return
 			}
 			files[i] = publish.InputFile{Path: obj.Key, Size: obj.Size, Checksum: sum}
-			if src.dvs != nil && src.dvs[i] != nil {
-				files[i].DeletionVector, files[i].DeletedRows = src.dvs[i].id(), src.dvs[i].Cardinality
+			if src.deletes != nil && src.deletes[i] != nil {
+				files[i].DeletionVector, files[i].DeletedRows = src.deletes[i].id(), src.deletes[i].count()
 			}
 		}()
 	}
@@ -219,7 +297,7 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 	}
 	src.Files = append(src.Files, files...)
 	src.parts = parts
-	if len(src.Files) == 0 && !isDelta {
+	if len(src.Files) == 0 && format == "parquet" {
 		return nil, nil, fmt.Errorf("%w: input %q: no data files at %s", ErrInput, name, src.URL)
 	}
 	return src, skipped, nil
@@ -505,6 +583,9 @@ func (s *Source) Schema(ctx context.Context) (*arrow.Schema, error) {
 		}
 	}
 	fields := m.merged()
+	if s.iceberg != nil {
+		fields = s.icebergArrow.Fields() // every file reads as it, and so does a table of none
+	}
 	isPart := map[string]bool{}
 	for _, p := range s.Partitions {
 		isPart[p.Name] = true
@@ -547,6 +628,10 @@ func (s *Source) Schema(ctx context.Context) (*arrow.Schema, error) {
 // project is file f's schema as the table sees it, and the function that
 // maps its records (nil: none needed): Delta's column mapping.
 func (s *Source) project(f *reader.File) (*arrow.Schema, func(arrow.RecordBatch) arrow.RecordBatch, error) {
+	if s.iceberg != nil {
+		fn, err := icebergProject(s.iceberg, s.icebergArrow, f.Schema(), f.FieldIDs())
+		return s.icebergArrow, fn, err
+	}
 	if s.mapping == nil {
 		return f.Schema(), nil, nil
 	}

@@ -236,24 +236,33 @@ func TestSparkInputs(t *testing.T) {
 			if check != nil {
 				check(t, src, skipped)
 			}
-			sort.SliceStable(got, func(i, j int) bool { return got[i]["id"].(float64) < got[j]["id"].(float64) })
-			if len(got) != len(want) {
-				t.Fatalf("%d rows, Spark read %d", len(got), len(want))
-			}
-			for i := range want {
-				for col, w := range want[i] {
-					if g := got[i][col]; !reflect.DeepEqual(g, w) {
-						t.Errorf("row id=%v column %s: lockstep %#v, Spark %#v", want[i]["id"], col, g, w)
-					}
-					values++
-				}
-				if len(got[i]) != len(want[i]) {
-					t.Errorf("row id=%v: columns %v, Spark's %v", want[i]["id"], keys(got[i]), keys(want[i]))
-				}
-			}
+			values += sameRows(t, got, want)
 		})
 	}
 	t.Logf("%d values compared with Spark's", values)
+}
+
+// sameRows compares rows read with Spark's (sorted by id), value by value,
+// and returns how many values it compared.
+func sameRows(t *testing.T, got, want []map[string]any) int {
+	t.Helper()
+	values := 0
+	sort.SliceStable(got, func(i, j int) bool { return got[i]["id"].(float64) < got[j]["id"].(float64) })
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, Spark read %d", len(got), len(want))
+	}
+	for i := range want {
+		for col, w := range want[i] {
+			if g := got[i][col]; !reflect.DeepEqual(g, w) {
+				t.Errorf("row id=%v column %s: lockstep %#v, Spark %#v", want[i]["id"], col, g, w)
+			}
+			values++
+		}
+		if len(got[i]) != len(want[i]) {
+			t.Errorf("row id=%v: columns %v, Spark's %v", want[i]["id"], keys(got[i]), keys(want[i]))
+		}
+	}
+	return values
 }
 
 // checkDVs: the table has files files (-1: any number), all with deletion

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -33,6 +34,7 @@ import (
 //	        require_success: true   # default true: refuse output without _SUCCESS
 //	        partitions: {day: date} # optional: hive partition types instead of inferred ones
 //	        delta_version: 12       # optional: a Delta table's version instead of the latest
+//	        snapshot_id: 5820157    # optional: an Iceberg table's snapshot (or as_of: an RFC 3339 time)
 //	    assets:
 //	      places:                   # asset name; the pulled file is <name><format extension>
 //	        format: arrow
@@ -107,8 +109,13 @@ type InputSpec struct {
 	// FileMemory is each Parquet file's memory budget (bytes or "512MiB";
 	// default 256MiB): its footer and the pages its columns hold at once.
 	FileMemory string `yaml:"file_memory" json:"file_memory,omitempty"`
+	// SnapshotID reads an Iceberg table at this snapshot instead of the
+	// current one; AsOf at the snapshot current at this time (RFC 3339).
+	SnapshotID *int64 `yaml:"snapshot_id" json:"snapshot_id,omitempty"`
+	AsOf       string `yaml:"as_of" json:"as_of,omitempty"`
 	// Format is "file" for one file that `file` assets ship as is (the
-	// server binary); empty for Spark output (a folder or a Delta table).
+	// server binary); "iceberg", "delta" or "parquet" to say what Spark
+	// output the folder holds; empty to detect it.
 	Format string `yaml:"format" json:"format,omitempty"`
 }
 
@@ -121,7 +128,22 @@ func (b *Bundle) DiscoverOptions(name string) DiscoverOptions {
 		DeltaVersion:   in.DeltaVersion,
 		PartitionTypes: in.Partitions,
 		FileMemory:     fm,
+		Format:         in.Format,
+		SnapshotID:     in.SnapshotID,
+		AsOf:           asOf(in.AsOf), // checked by Validate
 	}
+}
+
+// asOf parses an as_of: time, or returns nil.
+func asOf(s string) *time.Time {
+	if s == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return nil
+	}
+	return &t
 }
 
 // AssetSpec is one asset of a bundle.
@@ -254,8 +276,16 @@ func (b *Bundle) validate(reg *formats.Registry, at func(...string) string) erro
 		if in.DeltaVersion != nil && *in.DeltaVersion < 0 {
 			return bad(at("inputs", name, "delta_version"), "input %q: delta_version %d is negative", name, *in.DeltaVersion)
 		}
-		if in.Format != "" && in.Format != FileInput {
-			return bad(at("inputs", name, "format"), "input %q: format %q: use file (one file shipped as is), or leave it out for Spark output", name, in.Format)
+		switch in.Format {
+		case "", FileInput, "iceberg", "delta", "parquet":
+		default:
+			return bad(at("inputs", name, "format"), "input %q: format %q: use file (one file shipped as is), iceberg, delta or parquet, or leave it out to detect the Spark output's", name, in.Format)
+		}
+		if in.AsOf != "" && asOf(in.AsOf) == nil {
+			return bad(at("inputs", name, "as_of"), "input %q: as_of %q is not an RFC 3339 time, such as 2026-11-30T12:00:00Z", name, in.AsOf)
+		}
+		if in.AsOf != "" && in.SnapshotID != nil {
+			return bad(at("inputs", name, "as_of"), "input %q: both snapshot_id and as_of: pick one", name)
 		}
 		if in.FileMemory != "" {
 			if n, err := formats.ParseSize(in.FileMemory); err != nil || n < 16<<20 {

@@ -63,7 +63,12 @@ type Input struct {
 	Rows         int64       `json:"rows"`
 	SparkVersion string      `json:"spark_version,omitempty"`
 	DeltaVersion *int64      `json:"delta_version,omitempty"`
-	SparkSchema  string      `json:"spark_schema,omitempty"` // org.apache.spark.sql.parquet.row.metadata
+	// IcebergSnapshot is an Iceberg table's snapshot read (0: it had none
+	// yet), and IcebergMetadata the metadata file it was read from,
+	// relative to URL.
+	IcebergSnapshot *int64 `json:"iceberg_snapshot_id,omitempty"`
+	IcebergMetadata string `json:"iceberg_metadata,omitempty"`
+	SparkSchema     string `json:"spark_schema,omitempty"` // org.apache.spark.sql.parquet.row.metadata
 }
 
 // InputFile is one file read, relative to its input's URL.
@@ -71,9 +76,11 @@ type InputFile struct {
 	Path     string `json:"path"`
 	Size     int64  `json:"size"`
 	Checksum string `json:"checksum"` // "sha256:<hex>", "md5:<hex>" or "etag:<etag>"
-	// DeletionVector names a Delta file's deletion vector (its file and
-	// offset, or the digest of an inline one) and DeletedRows how many of
-	// the file's rows it deletes.
+	// DeletionVector names the rows of the file its table deletes: a Delta
+	// file's deletion vector (its file and offset, or the digest of an
+	// inline one), an Iceberg file's position delete files ("pos:" and
+	// their paths) or deletion vector ("dv:" path@offset); DeletedRows is
+	// how many rows they delete.
 	DeletionVector string `json:"deletion_vector,omitempty"`
 	DeletedRows    int64  `json:"deleted_rows,omitempty"`
 }

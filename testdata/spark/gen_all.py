@@ -9,7 +9,7 @@ import importlib
 import sys
 import time
 
-from session import delta_conf, session
+from session import sql_conf, session
 
 GENERATORS = [
     "gen_places",
@@ -17,11 +17,12 @@ GENERATORS = [
     "gen_inputs",
     "gen_gates",
     "gen_geo",
+    "gen_iceberg",
 ]
 
 
 def main(outdir):
-    with session(delta_conf()) as spark:
+    with session(sql_conf()) as spark:
         for name in GENERATORS:
             t0 = time.time()
             importlib.import_module(name).write(spark, outdir)

@@ -334,10 +334,10 @@ def write(spark, outdir):
 
 
 if __name__ == "__main__":
-    from session import delta_conf, session
+    from session import sql_conf, session
     if not delta_enabled() and sys.argv[1] == "--golden":
         sys.exit("gen_inputs: LOCKSTEP_SPARK_JARS has no delta-spark: run `scripts/testenv install`")
-    with session(delta_conf()) as s:
+    with session(sql_conf()) as s:
         if sys.argv[1] == "--golden":
             dump_golden(s, sys.argv[2])
         else:

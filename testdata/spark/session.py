@@ -1,5 +1,5 @@
 """One local Spark session for every generator, set up for tests: UTC, quiet,
-loopback only, and the extra jars (Delta) that scripts/testenv fetched with Maven
+loopback only, and the extra jars (Delta, Iceberg) that scripts/testenv fetched with Maven
 and lists in LOCKSTEP_SPARK_JARS."""
 import contextlib
 import os
@@ -25,13 +25,20 @@ appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
 """
 
 
-def delta_conf():
-    """The session settings Delta's SQL commands (update, delete) need, when
-    LOCKSTEP_SPARK_JARS holds delta-spark; none otherwise."""
-    if "delta-spark" not in os.environ.get("LOCKSTEP_SPARK_JARS", ""):
-        return {}
-    return {"spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-            "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog"}
+def sql_conf():
+    """The session settings that Delta's SQL commands (update, delete) and Iceberg's (DELETE,
+    UPDATE, ALTER TABLE ... PARTITION FIELD, CALL) need, for those of delta-spark and
+    iceberg-spark-runtime that LOCKSTEP_SPARK_JARS holds."""
+    jars = os.environ.get("LOCKSTEP_SPARK_JARS", "")
+    conf, ext = {}, []
+    if "delta-spark" in jars:
+        ext.append("io.delta.sql.DeltaSparkSessionExtension")
+        conf["spark.sql.catalog.spark_catalog"] = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+    if "iceberg-spark-runtime" in jars:
+        ext.append("org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions")
+    if ext:
+        conf["spark.sql.extensions"] = ",".join(ext)
+    return conf
 
 
 @contextlib.contextmanager
