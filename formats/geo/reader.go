@@ -512,6 +512,12 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 		ix.raw, ix.cellHits = nil, nil // only chains read them
 	}
 	ix.buildTable()
+	hugePages(ix.table)
+	hugePages(ix.starts)
+	hugePages(ix.spans)
+	hugePages(ix.flats)
+	hugePages(ix.few)
+	hugePages(ix.raw)
 	return ix, nil
 }
 
