@@ -519,7 +519,8 @@ func (b *Builder) writeInput(ctx context.Context, bundle *Bundle, src *Source, d
 	out.input.DeltaVersion, out.input.SparkSchema = src.DeltaVersion, src.SparkSchema
 	if src.Iceberg != nil {
 		id := src.Iceberg.SnapshotID
-		out.input.IcebergSnapshot, out.input.IcebergMetadata = &id, src.Iceberg.MetadataFile
+		schema := src.Iceberg.SchemaID
+		out.input.IcebergSnapshot, out.input.IcebergMetadata, out.input.IcebergSchema = &id, src.Iceberg.MetadataFile, &schema
 	}
 	for i, s := range sinks {
 		run := &assetRun{name: names[i], input: src.Name, checks: checks[i], stats: stats, schema: schema, prev: serving, channel: bundle.Channel}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -50,6 +49,10 @@ var ErrIcebergFeature = errors.New("unsupported Iceberg feature")
 const (
 	maxIcebergMetadata = 256 << 20
 	maxIcebergManifest = 256 << 20
+	// maxIcebergPositions bounds the rows position delete files may delete
+	// in all: their positions are held in memory from discovery to scan
+	// (as bitmaps: at most 32 MiB for this many).
+	maxIcebergPositions = 1 << 28
 )
 
 // icebergSnap is what discovery needs of an Iceberg table at one snapshot.
@@ -62,6 +65,8 @@ type icebergSnap struct {
 	files       []*blob.ListObject // live data files, by key
 	deletes     []rowDeletes       // per file: its position deletes (nil: none)
 	deleteFiles []string           // every delete file applied, by key
+	liveDeletes []string           // every live delete file, applied or not
+	positions   int64              // rows the position delete files delete, so far
 }
 
 var icebergMetaRe = regexp.MustCompile(`^metadata/v(\d+)(\.gz)?\.metadata\.json(\.gz)?$`)
@@ -74,7 +79,7 @@ func isIcebergKey(key string) bool {
 
 // icebergSnapshot reads an Iceberg table at its current snapshot, or the
 // one snapshotID or asOf picks, and plans its scan.
-func icebergSnapshot(ctx context.Context, b *blob.Bucket, objs []*blob.ListObject, snapshotID *int64, asOf *time.Time) (snap *icebergSnap, err error) {
+func icebergSnapshot(ctx context.Context, b *blob.Bucket, objs []*blob.ListObject, snapshotID *int64, asOf *time.Time, schemaID *int) (snap *icebergSnap, err error) {
 	defer func() {
 		// iceberg-go trusts parts of what it decodes (an Avro schema without
 		// the fields it expects, for one); a panic there is a corrupt table.
@@ -124,7 +129,17 @@ func icebergSnapshot(ctx context.Context, b *blob.Bucket, objs []*blob.ListObjec
 		return snap, err // nil: a table with no snapshot yet holds no rows
 	}
 	snap.snapshotID, snap.sequence, snap.timestamp = s.SnapshotID, s.SequenceNumber, time.UnixMilli(s.TimestampMs).UTC()
-	if pinned && s.SchemaID != nil {
+	if schemaID != nil {
+		snap.schema = nil
+		for _, sc := range meta.Schemas() {
+			if sc.ID == *schemaID {
+				snap.schema = sc
+			}
+		}
+		if snap.schema == nil {
+			return nil, fmt.Errorf("%s has no schema %d", best, *schemaID)
+		}
+	} else if pinned && s.SchemaID != nil {
 		// Read at an older snapshot, a table has the schema it had then, as
 		// Spark reads it with snapshot-id or as-of-timestamp.
 		for _, sc := range meta.Schemas() {
@@ -198,7 +213,8 @@ func pickIcebergSnapshot(meta table.Metadata, metaKey string, current, snapshotI
 		c = meta.SnapshotByID(*c.ParentSnapshotID) // nil: expired
 	}
 	for i := 1; i < len(line) && meta.Version() > 1; i++ {
-		if c, p := line[i-1], line[i]; p.SequenceNumber >= c.SequenceNumber {
+		// Snapshots written before an upgrade from format v1 have 0.
+		if c, p := line[i-1], line[i]; c.SequenceNumber > 0 && p.SequenceNumber >= c.SequenceNumber {
 			return nil, false, fmt.Errorf("%s: snapshot %d has sequence number %d, not above its parent %d's %d: the metadata is corrupt", metaKey, c.SnapshotID, c.SequenceNumber, p.SnapshotID, p.SequenceNumber)
 		}
 	}
@@ -226,6 +242,25 @@ type icebergEntry struct {
 	file iceberg.DataFile
 	seq  int64
 	key  string
+	part string // its partition, spec and values, as one comparable key
+}
+
+// partitionKey is a file's partition (spec id and values) as a string that
+// two files share exactly when their partitions are equal (NaN included,
+// as Iceberg compares it).
+func partitionKey(f iceberg.DataFile) string {
+	p := f.Partition()
+	ids := make([]int, 0, len(p))
+	for id := range p {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d", f.SpecID())
+	for _, id := range ids {
+		fmt.Fprintf(&b, "|%d=%T:%v", id, p[id], p[id])
+	}
+	return b.String()
 }
 
 // plan lists the snapshot's live data files and the deletes that apply to
@@ -260,11 +295,14 @@ func (snap *icebergSnap) plan(ctx context.Context, meta table.Metadata, s *table
 			if err != nil {
 				return fmt.Errorf("manifest %s: %w", m.FilePath(), err)
 			}
-			seq := e.SequenceNum()
+			seq := e.SequenceNum() // inherited from the manifest where the spec says
 			if seq < 0 {
-				seq = m.SequenceNum()
+				return fmt.Errorf("manifest %s: %s has no sequence number, and an existing entry must: the metadata is corrupt", m.FilePath(), key)
 			}
-			ent := icebergEntry{file: df, seq: seq, key: key}
+			ent := icebergEntry{file: df, seq: seq, key: key, part: partitionKey(df)}
+			if df.ContentType() != iceberg.EntryContentData {
+				snap.liveDeletes = append(snap.liveDeletes, key)
+			}
 			switch ct := df.ContentType(); {
 			case ct == iceberg.EntryContentData && m.ManifestContent() == iceberg.ManifestContentData:
 				if f := df.FileFormat(); f != iceberg.ParquetFile {
@@ -291,13 +329,23 @@ func (snap *icebergSnap) plan(ctx context.Context, meta table.Metadata, s *table
 			return fmt.Errorf("data file %s is live twice in the snapshot's manifests: the metadata is corrupt", data[i].key)
 		}
 	}
-	byPath := map[string]int{}
+	// The data files by path and by partition, so that matching deletes
+	// to them costs what the deletes hit, not deletes times files.
+	byPath, byPart := map[string]int{}, map[string][]int{}
 	for i, d := range data {
 		byPath[d.file.FilePath()] = i
+		byPart[d.part] = append(byPart[d.part], i)
 	}
 	for _, eq := range eqDeletes {
-		for _, d := range data {
-			if d.seq < eq.seq && (eqGlobal(meta, eq.file) || samePartition(d.file, eq.file)) {
+		hit := byPart[eq.part]
+		if eqGlobal(meta, eq.file) {
+			hit = nil
+			for i := range data {
+				hit = append(hit, i)
+			}
+		}
+		for _, i := range hit {
+			if d := data[i]; d.seq < eq.seq {
 				return fmt.Errorf("%w: equality delete file %s applies to data file %s; compact the table so that no equality deletes remain (CALL system.rewrite_data_files with delete-file-threshold 1), or read a snapshot before them", ErrIcebergFeature, eq.key, d.key)
 			}
 		}
@@ -333,15 +381,16 @@ func (snap *icebergSnap) plan(ctx context.Context, meta table.Metadata, s *table
 	// files it applies to.
 	for _, pd := range posDeletes {
 		var targets map[string]int
-		for i, d := range data {
-			if _, hasDV := dvFor[i]; hasDV || d.seq > pd.seq {
-				continue
+		cand := byPart[pd.part]
+		if ref := pd.file.ReferencedDataFile(); ref != nil {
+			cand = nil
+			if i, ok := byPath[*ref]; ok && data[i].part == pd.part {
+				cand = []int{i}
 			}
-			if ref := pd.file.ReferencedDataFile(); ref != nil {
-				if *ref != d.file.FilePath() {
-					continue
-				}
-			} else if !samePartition(d.file, pd.file) {
+		}
+		for _, i := range cand {
+			d := data[i]
+			if _, hasDV := dvFor[i]; hasDV || d.seq > pd.seq {
 				continue
 			}
 			if targets == nil {
@@ -358,6 +407,7 @@ func (snap *icebergSnap) plan(ctx context.Context, meta table.Metadata, s *table
 		snap.deleteFiles = append(snap.deleteFiles, pd.key)
 	}
 	slices.Sort(snap.deleteFiles)
+	snap.deleteFiles = slices.Compact(snap.deleteFiles) // a Puffin file holds many vectors
 	for _, d := range data {
 		size, ok := fsys.sizes[d.key]
 		if !ok {
@@ -374,21 +424,6 @@ func (snap *icebergSnap) plan(ctx context.Context, meta table.Metadata, s *table
 func eqGlobal(meta table.Metadata, f iceberg.DataFile) bool {
 	spec := meta.PartitionSpecByID(int(f.SpecID()))
 	return spec == nil || spec.NumFields() == 0
-}
-
-// samePartition says whether two files have one partition: spec and
-// values (an unpartitioned file's are empty, nil or not).
-func samePartition(a, b iceberg.DataFile) bool {
-	pa, pb := a.Partition(), b.Partition()
-	if a.SpecID() != b.SpecID() || len(pa) != len(pb) {
-		return false
-	}
-	for k, v := range pa {
-		if w, ok := pb[k]; !ok || !reflect.DeepEqual(v, w) {
-			return false
-		}
-	}
-	return true
 }
 
 // readPositionDeletes reads a position delete file (file_path, pos) and
@@ -425,6 +460,9 @@ func (snap *icebergSnap) readPositionDeletes(ctx context.Context, fsys *icebergI
 			p := pos.Value(r)
 			if n := data[i].file.Count(); p < 0 || p >= n {
 				return fmt.Errorf("deletes row %d of %s, which has %d rows", p, data[i].key, n)
+			}
+			if snap.positions++; snap.positions > maxIcebergPositions {
+				return fmt.Errorf("%w: more than %d rows deleted by position delete files, which lockstep holds in memory; compact the table (CALL system.rewrite_data_files, or rewrite_position_delete_files)", ErrIcebergFeature, maxIcebergPositions)
 			}
 			bm := got[i]
 			if bm == nil {
@@ -508,11 +546,16 @@ func readAllLimit(ctx context.Context, b *blob.Bucket, key string, size, limit i
 	return data, nil
 }
 
-// normalizeIcebergPath writes a local path the one way: file:/x, file:///x
-// and /x are all /x. Other schemes are left alone.
+// normalizeIcebergPath writes a path the one way: file:/x, file:///x and
+// /x are all /x, and s3a:// and s3n:// are s3://.
 func normalizeIcebergPath(p string) string {
 	if rest, ok := strings.CutPrefix(p, "file:"); ok {
 		return "/" + strings.TrimLeft(rest, "/")
+	}
+	for _, scheme := range []string{"s3a://", "s3n://"} { // Hadoop's names for S3
+		if rest, ok := strings.CutPrefix(p, scheme); ok {
+			return "s3://" + rest
+		}
 	}
 	return p
 }

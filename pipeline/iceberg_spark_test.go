@@ -61,7 +61,19 @@ func TestIcebergSpark(t *testing.T) {
 				t.Errorf("%d files, %d delete files: want two appends of two files each and no deletes", len(src.Files), len(src.Iceberg.DeleteFiles))
 			}
 		},
-		"overwrite":           nil,
+		"overwrite": nil,
+		"dv": func(t *testing.T, src *Source) {
+			n := int64(0)
+			for _, f := range src.Files {
+				n += f.DeletedRows
+				if f.DeletedRows > 0 && !strings.HasPrefix(f.DeletionVector, "dv:") {
+					t.Errorf("%s: deletes %q, want a deletion vector", f.Path, f.DeletionVector)
+				}
+			}
+			if n == 0 {
+				t.Errorf("no row deleted by deletion vectors")
+			}
+		},
 		"delete":              deletes,
 		"update":              deletes,
 		"partition_evolution": nil,

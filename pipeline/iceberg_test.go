@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/iceberg-go"
 )
@@ -206,5 +207,45 @@ func TestIcebergMoved(t *testing.T) {
 		if strings.HasPrefix(s.Reason, "not live") {
 			t.Errorf("skipped %+v: every data file of the table is live", s)
 		}
+	}
+}
+
+// TestIcebergPick: as_of: reads the snapshot current at a time (the
+// snapshot log's), before the first is an error, and format: iceberg and
+// format: parquet say what the folder is read as.
+func TestIcebergPick(t *testing.T) {
+	dir, meta := copyIceberg(t, "append")
+	var log []struct {
+		ID int64 `json:"snapshot-id"`
+		TS int64 `json:"timestamp-ms"`
+	}
+	raw, _ := os.ReadFile(meta)
+	var m struct {
+		Log json.RawMessage `json:"snapshot-log"`
+	}
+	json.Unmarshal(raw, &m)
+	json.Unmarshal(m.Log, &log)
+	if len(log) != 2 {
+		t.Fatalf("snapshot log %s: want the two appends", m.Log)
+	}
+	at := time.UnixMilli(log[1].TS - 1) // just before the second append
+	src, _, rows := scanRows(t, "file://"+dir, DiscoverOptions{AsOf: &at})
+	if src.Iceberg.SnapshotID != log[0].ID || len(rows) != 40 {
+		t.Errorf("as_of %s: snapshot %d, %d rows; want %d and the first append's 40", at, src.Iceberg.SnapshotID, len(rows), log[0].ID)
+	}
+	before := time.UnixMilli(log[0].TS - 1)
+	if _, _, err := DiscoverWith(context.Background(), "in", "file://"+dir, DiscoverOptions{AsOf: &before}); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "no snapshot at or before") {
+		t.Errorf("as_of before the first snapshot: %v", err)
+	}
+	if _, _, err := DiscoverWith(context.Background(), "in", "file://"+dir, DiscoverOptions{Format: "parquet", RequireSuccess: true}); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "_SUCCESS") {
+		t.Errorf("format parquet: %v; want it read as a plain folder, which has no _SUCCESS", err)
+	}
+	one := int64(1)
+	if _, _, err := DiscoverWith(context.Background(), "in", "file://"+dir, DiscoverOptions{Format: "parquet", SnapshotID: &one}); !errors.Is(err, ErrSpec) {
+		t.Errorf("snapshot_id on a plain folder: %v; want a spec error", err)
+	}
+	src, _, rows = scanRows(t, "file://"+dir, DiscoverOptions{Format: "iceberg"})
+	if len(rows) != 80 || src.Iceberg == nil {
+		t.Errorf("format iceberg: %d rows", len(rows))
 	}
 }

@@ -151,6 +151,9 @@ func pinnedBundle(reg *formats.Registry, m *publish.Manifest, canon []byte) (*Bu
 			spec["snapshot_id"] = *in.IcebergSnapshot
 			delete(spec, "as_of")
 		}
+		if in.IcebergSchema != nil {
+			spec["schema_id"] = *in.IcebergSchema // as read, not the snapshot's own
+		}
 	}
 	doc, _ := json.Marshal(map[string]any{"bundles": map[string]any{m.Bundle: sec}})
 	s, err := ParseSpec("the manifest of release "+m.Release, doc, reg)

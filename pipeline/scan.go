@@ -201,7 +201,7 @@ func (s *Source) readFile(ctx context.Context, schema *arrow.Schema, i int, out 
 	if s.deletes != nil && s.deletes[i] != nil {
 		bm, err := s.deletes[i].load(ctx, s.bucket, f.NumRows())
 		if err != nil {
-			out.err = fmt.Errorf("%w: input %q: %s: %v; the table is damaged: restore the file from backup, or pin delta_version: to a version before this deletion vector", ErrInput, s.Name, in.Path, err)
+			out.err = fmt.Errorf("%w: input %q: %s: %v; the table is damaged: restore the file from backup, or read a version from before these deletes (%s)", ErrInput, s.Name, in.Path, err, map[bool]string{true: "snapshot_id:", false: "delta_version:"}[s.Iceberg != nil])
 			return
 		}
 		deleted = newRowFilter(bm)

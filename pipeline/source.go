@@ -129,6 +129,10 @@ type DiscoverOptions struct {
 	// nil for the current one.
 	SnapshotID *int64
 	AsOf       *time.Time
+	// SchemaID reads an Iceberg table with this schema of its metadata:
+	// what rebuild pins, as a build read it. nil: the current schema, or
+	// the snapshot's when one is picked.
+	SchemaID *int
 }
 
 // IcebergRead is the Iceberg snapshot an input read.
@@ -215,7 +219,7 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 			}
 		}
 	case "iceberg":
-		snap, err := icebergSnapshot(ctx, b, objs, opts.SnapshotID, opts.AsOf)
+		snap, err := icebergSnapshot(ctx, b, objs, opts.SnapshotID, opts.AsOf, opts.SchemaID)
 		if err != nil {
 			kind := ErrInput
 			if errors.Is(err, ErrIcebergFeature) {
@@ -233,7 +237,7 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 		for _, o := range kept {
 			live[o.Key] = true
 		}
-		for _, k := range snap.deleteFiles {
+		for _, k := range snap.liveDeletes {
 			live[k] = true
 		}
 		for _, o := range objs {

@@ -113,6 +113,10 @@ type InputSpec struct {
 	// current one; AsOf at the snapshot current at this time (RFC 3339).
 	SnapshotID *int64 `yaml:"snapshot_id" json:"snapshot_id,omitempty"`
 	AsOf       string `yaml:"as_of" json:"as_of,omitempty"`
+	// SchemaID reads an Iceberg table with this schema of its metadata
+	// (rebuild pins the one a release read); default: the current one, or
+	// the snapshot's with snapshot_id: or as_of:.
+	SchemaID *int `yaml:"schema_id" json:"schema_id,omitempty"`
 	// Format is "file" for one file that `file` assets ship as is (the
 	// server binary); "iceberg", "delta" or "parquet" to say what Spark
 	// output the folder holds; empty to detect it.
@@ -130,6 +134,7 @@ func (b *Bundle) DiscoverOptions(name string) DiscoverOptions {
 		FileMemory:     fm,
 		Format:         in.Format,
 		SnapshotID:     in.SnapshotID,
+		SchemaID:       in.SchemaID,
 		AsOf:           asOf(in.AsOf), // checked by Validate
 	}
 }

@@ -68,7 +68,8 @@ type Input struct {
 	// relative to URL.
 	IcebergSnapshot *int64 `json:"iceberg_snapshot_id,omitempty"`
 	IcebergMetadata string `json:"iceberg_metadata,omitempty"`
-	SparkSchema     string `json:"spark_schema,omitempty"` // org.apache.spark.sql.parquet.row.metadata
+	IcebergSchema   *int   `json:"iceberg_schema_id,omitempty"` // the table schema read
+	SparkSchema     string `json:"spark_schema,omitempty"`      // org.apache.spark.sql.parquet.row.metadata
 }
 
 // InputFile is one file read, relative to its input's URL.

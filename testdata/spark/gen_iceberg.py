@@ -84,6 +84,16 @@ def write_delete(spark, name):
     return {str(before): "after the first DELETE"}
 
 
+def write_dv(spark, name):
+    # Format v3: a merge-on-read DELETE writes deletion vectors (Puffin files), not position deletes.
+    create(spark, name, "id bigint, v string", props=", 'write.delete.mode'='merge-on-read'")
+    spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ('format-version'='3')")
+    spark.createDataFrame([(i, f"v{i}") for i in range(60)], "id bigint, v string").repartition(2).writeTo(name).append()
+    spark.sql(f"DELETE FROM {name} WHERE id % 6 = 0")
+    spark.sql(f"DELETE FROM {name} WHERE id % 9 = 0")  # the vectors grow: new ones replace them
+    return {}
+
+
 def write_update(spark, name):
     create(spark, name, "id bigint, v string, n int",
            props=", 'write.update.mode'='merge-on-read', 'write.delete.mode'='merge-on-read'")
@@ -183,6 +193,7 @@ CASES = {
     "overwrite": write_overwrite,
     "delete": write_delete,
     "update": write_update,
+    "dv": write_dv,
     "schema": write_schema,
     "promote": write_promote,
     "partition_evolution": write_partition_evolution,
