@@ -66,7 +66,9 @@ type icebergSnap struct {
 	deletes     []rowDeletes       // per file: its position deletes (nil: none)
 	deleteFiles []string           // every delete file applied, by key
 	liveDeletes []string           // every live delete file, applied or not
-	positions   int64              // rows the position delete files delete, so far
+	consts      []map[int]any      // per file: identity partition values by source field id
+	names       iceberg.NameMapping
+	positions   int64 // rows the position delete files delete, so far
 }
 
 var icebergMetaRe = regexp.MustCompile(`^metadata/v(\d+)(\.gz)?\.metadata\.json(\.gz)?$`)
@@ -151,6 +153,7 @@ func icebergSnapshot(ctx context.Context, b *blob.Bucket, objs []*blob.ListObjec
 	if snap.schema == nil {
 		return nil, fmt.Errorf("%s: the snapshot's schema is not in the metadata", best)
 	}
+	snap.names = meta.NameMapping()
 	if err := snap.plan(ctx, meta, s, fsys); err != nil {
 		return nil, fmt.Errorf("snapshot %d: %w", s.SnapshotID, err)
 	}
@@ -417,6 +420,20 @@ func (snap *icebergSnap) plan(ctx context.Context, meta table.Metadata, s *table
 			return fmt.Errorf("data file %s is %d bytes, its manifest says %d: Iceberg never rewrites a file in place, so it was replaced or truncated; restore it", d.key, size, want)
 		}
 		snap.files = append(snap.files, &blob.ListObject{Key: d.key, Size: size})
+		// A file without an identity partition's source column (imported
+		// from a Hive table by add_files) reads it from the manifest.
+		consts := map[int]any{}
+		if spec := meta.PartitionSpecByID(int(d.file.SpecID())); spec != nil {
+			part := d.file.Partition()
+			for _, pf := range spec.Fields() {
+				if _, ok := pf.Transform.(iceberg.IdentityTransform); ok {
+					if v, ok := part[pf.FieldID]; ok {
+						consts[pf.SourceID()] = v
+					}
+				}
+			}
+		}
+		snap.consts = append(snap.consts, consts)
 	}
 	return nil
 }

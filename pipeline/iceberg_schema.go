@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -107,18 +108,28 @@ func icebergArrowSchema(s *iceberg.Schema) (*arrow.Schema, error) {
 // icebergProject maps a data file (its Arrow schema and Parquet field ids)
 // to the table schema want (out), and returns the function that maps its
 // records.
-func icebergProject(sc *iceberg.Schema, out *arrow.Schema, have *arrow.Schema, ids []reader.FieldID) (func(arrow.RecordBatch) arrow.RecordBatch, error) {
-	names := make([]string, have.NumFields())
+//
+// A column the file lacks is, as the spec says, its identity partition
+// value from the manifest (consts, by field id) where it has one, else
+// null. A file without field ids is matched through the table's name
+// mapping (schema.name-mapping.default) where it has one, else by name.
+func icebergProject(sc *iceberg.Schema, out *arrow.Schema, have *arrow.Schema, ids []reader.FieldID, consts map[int]any, names iceberg.NameMapping) (func(arrow.RecordBatch) arrow.RecordBatch, error) {
+	fileNames := make([]string, have.NumFields())
 	for k, f := range have.Fields() {
-		names[k] = f.Name
+		fileNames[k] = f.Name
 	}
 	tf := sc.Fields()
 	src := make([]int, len(tf))
 	maps := make([]dataMap, len(tf))
 	for j, f := range tf {
-		k := findIcebergField(f, names, ids)
+		k := findIcebergField(f, fileNames, ids, names)
 		src[j] = k
 		if k < 0 {
+			if v, ok := consts[f.ID]; ok {
+				if _, err := icebergConstant(out.Field(j).Type, v, 0); err != nil {
+					return nil, fmt.Errorf("column %s: identity partition value %v: %v", f.Name, v, err)
+				}
+			}
 			continue
 		}
 		var fid reader.FieldID
@@ -135,7 +146,10 @@ func icebergProject(sc *iceberg.Schema, out *arrow.Schema, have *arrow.Schema, i
 		n := rec.NumRows()
 		cols := make([]arrow.Array, len(tf))
 		for j, k := range src {
+			v, isConst := consts[tf[j].ID]
 			switch {
+			case k < 0 && isConst:
+				cols[j], _ = icebergConstant(out.Field(j).Type, v, int(n)) // checked above
 			case k < 0:
 				cols[j] = array.MakeArrayOfNull(memory.DefaultAllocator, out.Field(j).Type, int(n))
 			default:
@@ -155,7 +169,7 @@ func icebergProject(sc *iceberg.Schema, out *arrow.Schema, have *arrow.Schema, i
 // findIcebergField is the index of the file field that holds table field
 // want: the one with its field id, or, in a file without ids, the one with
 // its name; -1 when the file has none.
-func findIcebergField(want iceberg.NestedField, names []string, ids []reader.FieldID) int {
+func findIcebergField(want iceberg.NestedField, names []string, ids []reader.FieldID, mapping []iceberg.MappedField) int {
 	anyID := false
 	for k, fid := range ids {
 		if fid.ID == int32(want.ID) {
@@ -163,14 +177,92 @@ func findIcebergField(want iceberg.NestedField, names []string, ids []reader.Fie
 		}
 		anyID = anyID || fid.ID != 0
 	}
-	if !anyID {
-		for k, n := range names {
-			if n == want.Name {
-				return k
+	if anyID {
+		return -1
+	}
+	if mapping != nil {
+		for _, mf := range mapping {
+			if mf.FieldID == nil || *mf.FieldID != want.ID {
+				continue
 			}
+			for k, n := range names {
+				if slices.Contains(mf.Names, n) {
+					return k
+				}
+			}
+			return -1
+		}
+		return -1
+	}
+	for k, n := range names {
+		if n == want.Name {
+			return k
 		}
 	}
 	return -1
+}
+
+// icebergConstant is a column of n copies of an identity partition value
+// v, as iceberg-go decodes it from a manifest, of Arrow type t.
+func icebergConstant(t arrow.DataType, v any, n int) (arrow.Array, error) {
+	b := array.NewBuilder(memory.DefaultAllocator, t)
+	defer b.Release()
+	if v == nil {
+		b.AppendNulls(n)
+		return b.NewArray(), nil
+	}
+	var add func()
+	switch bb := b.(type) {
+	case *array.StringBuilder:
+		if s, ok := v.(string); ok {
+			add = func() { bb.Append(s) }
+		}
+	case *array.BinaryBuilder:
+		if s, ok := v.([]byte); ok {
+			add = func() { bb.Append(s) }
+		}
+	case *array.BooleanBuilder:
+		if s, ok := v.(bool); ok {
+			add = func() { bb.Append(s) }
+		}
+	case *array.Int32Builder:
+		if s, ok := v.(int32); ok {
+			add = func() { bb.Append(s) }
+		}
+	case *array.Int64Builder:
+		switch s := v.(type) {
+		case int64:
+			add = func() { bb.Append(s) }
+		case int32:
+			add = func() { bb.Append(int64(s)) }
+		}
+	case *array.Float32Builder:
+		if s, ok := v.(float32); ok {
+			add = func() { bb.Append(s) }
+		}
+	case *array.Float64Builder:
+		switch s := v.(type) {
+		case float64:
+			add = func() { bb.Append(s) }
+		case float32:
+			add = func() { bb.Append(float64(s)) }
+		}
+	case *array.Date32Builder:
+		if s, ok := v.(iceberg.Date); ok {
+			add = func() { bb.Append(arrow.Date32(s)) }
+		}
+	case *array.TimestampBuilder:
+		if s, ok := v.(iceberg.Timestamp); ok {
+			add = func() { bb.Append(arrow.Timestamp(s)) }
+		}
+	}
+	if add == nil {
+		return nil, fmt.Errorf("%w: an identity partition value of %T for a %s column that the file lacks", ErrIcebergFeature, v, t)
+	}
+	for range n {
+		add()
+	}
+	return b.NewArray(), nil
 }
 
 // icebergMapType returns the function that maps a file's column (Arrow
@@ -191,7 +283,7 @@ func icebergMapType(path string, t iceberg.Type, want, have arrow.DataType, fid 
 		src := make([]int, len(t.FieldList))
 		maps := make([]dataMap, len(t.FieldList))
 		for j, f := range t.FieldList {
-			k := findIcebergField(f, names, fid.Children)
+			k := findIcebergField(f, names, fid.Children, nil)
 			src[j] = k
 			if k < 0 {
 				continue

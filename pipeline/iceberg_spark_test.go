@@ -78,6 +78,12 @@ func TestIcebergSpark(t *testing.T) {
 		"update":              deletes,
 		"partition_evolution": nil,
 		"expired":             nil,
+		"migrated": func(t *testing.T, src *Source) {
+			// add_files of Hive-style Parquet: no field ids, no region column in the files.
+			if len(src.Files) != 3 {
+				t.Errorf("%d files, want the three partitions' imported files", len(src.Files))
+			}
+		},
 		"schema": func(t *testing.T, src *Source) {
 			s, _ := src.Schema(context.Background())
 			var names []string

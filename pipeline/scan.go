@@ -187,7 +187,7 @@ func (s *Source) readFile(ctx context.Context, schema *arrow.Schema, i int, out 
 		out.err = err
 		return
 	}
-	have, project, err := s.project(f)
+	have, project, err := s.project(f, i)
 	if err != nil {
 		out.err = fmt.Errorf("%w: input %q: %s: %v", ErrInput, s.Name, in.Path, err)
 		return

@@ -51,6 +51,11 @@ type Source struct {
 	// (iceberg_schema.go), and its Arrow form.
 	iceberg      *iceberg.Schema
 	icebergArrow *arrow.Schema
+	// icebergConsts are each file's identity partition values, by source
+	// field id, which a file without the column reads from; icebergNames
+	// the table's name mapping, for files without field ids.
+	icebergConsts []map[int]any
+	icebergNames  iceberg.NameMapping
 	// tableFields is a Delta table's schema: columns no file holds are
 	// read as nulls, as Spark reads them.
 	tableFields []*deltaField
@@ -231,6 +236,7 @@ func DiscoverWith(ctx context.Context, name, rawURL string, opts DiscoverOptions
 			return nil, nil, fmt.Errorf("%w: input %q: Iceberg table at %s: %w", ErrIcebergFeature, name, src.URL, err)
 		}
 		src.iceberg, src.deletes, kept = snap.schema, snap.deletes, snap.files
+		src.icebergConsts, src.icebergNames = snap.consts, snap.names
 		src.Iceberg = &IcebergRead{SnapshotID: snap.snapshotID, Sequence: snap.sequence, SchemaID: snap.schema.ID, Timestamp: snap.timestamp,
 			MetadataFile: snap.metadataKey, DeleteFiles: snap.deleteFiles}
 		live := map[string]bool{}
@@ -564,7 +570,7 @@ func (s *Source) Schema(ctx context.Context) (*arrow.Schema, error) {
 	}
 	m := newSchemaMerger()
 	geo := "" // GeoParquet's metadata, which the geo format reads
-	for _, in := range s.Files {
+	for i, in := range s.Files {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -578,7 +584,7 @@ func (s *Source) Schema(ctx context.Context) (*arrow.Schema, error) {
 		if v, ok := f.KeyValue("geo"); ok && geo == "" {
 			geo = v
 		}
-		fs, _, err := s.project(f)
+		fs, _, err := s.project(f, i)
 		if err != nil {
 			return nil, fmt.Errorf("%w: input %q: %s: %v", ErrInput, s.Name, in.Path, err)
 		}
@@ -631,9 +637,9 @@ func (s *Source) Schema(ctx context.Context) (*arrow.Schema, error) {
 
 // project is file f's schema as the table sees it, and the function that
 // maps its records (nil: none needed): Delta's column mapping.
-func (s *Source) project(f *reader.File) (*arrow.Schema, func(arrow.RecordBatch) arrow.RecordBatch, error) {
+func (s *Source) project(f *reader.File, i int) (*arrow.Schema, func(arrow.RecordBatch) arrow.RecordBatch, error) {
 	if s.iceberg != nil {
-		fn, err := icebergProject(s.iceberg, s.icebergArrow, f.Schema(), f.FieldIDs())
+		fn, err := icebergProject(s.iceberg, s.icebergArrow, f.Schema(), f.FieldIDs(), s.icebergConsts[i], s.icebergNames)
 		return s.icebergArrow, fn, err
 	}
 	if s.mapping == nil {

@@ -163,6 +163,19 @@ def write_expired(spark, name):
     return {str(keep): "kept by expire_snapshots", "expired": str(old)}
 
 
+def write_migrated(spark, name):
+    # add_files imports a Hive-partitioned folder of plain Parquet (here one inside the table's
+    # folder, as lockstep reads only the table's own files): its files have no field ids (the
+    # table gets a name mapping) and no region column (the value is only in the folder name,
+    # and so in the manifest's partition tuple).
+    create(spark, name, "id bigint, v string, region string", part="PARTITIONED BY (region)")
+    src = os.path.join(spark.conf.get(f"spark.sql.catalog.{CATALOG}.warehouse"), *name.split(".")[1:], "imported")
+    spark.createDataFrame([(i, f"v{i}", ["eu", "us", "ap"][i % 3]) for i in range(30)], "id bigint, v string, region string") \
+        .coalesce(1).write.partitionBy("region").parquet(src)
+    spark.sql(f"CALL {CATALOG}.system.add_files(table => '{name.split('.', 1)[1]}', source_table => '`parquet`.`{src}`')")
+    return {}
+
+
 def write_eq_deletes(spark, name, path):
     create(spark, name, "id bigint, v string")
     spark.createDataFrame([(i, f"v{i}") for i in range(20)], "id bigint, v string").coalesce(1).writeTo(name).append()
@@ -198,6 +211,7 @@ CASES = {
     "promote": write_promote,
     "partition_evolution": write_partition_evolution,
     "expired": write_expired,
+    "migrated": write_migrated,
     "eq_deletes": None,  # write_eq_deletes, which needs the table's path
 }
 
