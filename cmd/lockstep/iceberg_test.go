@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/lockstep-data/lockstep/pipeline"
@@ -123,5 +124,26 @@ func TestIcebergRebuildSchema(t *testing.T) {
 	okJSON(t, store, &res, "rebuild", "--bundle", "s", "--release", r.Release)
 	if !res.Identical {
 		t.Errorf("rebuild: %+v", res)
+	}
+}
+
+// TestIcebergInspect: inspect shows an Iceberg table's snapshot, the delete
+// files it applies and the rows they remove from each file.
+func TestIcebergInspect(t *testing.T) {
+	table := icebergTable(t, "delete")
+	out := ok(t, "file://"+t.TempDir(), "inspect", table)
+	for _, want := range []string{"iceberg snapshot: ", "deletes ", "deleted rows", "pos:data/"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect: no %q in\n%s", want, out)
+		}
+	}
+	var in pipeline.Inspection
+	okJSON(t, "file://"+t.TempDir(), &in, "inspect", table)
+	deleted := int64(0)
+	for _, f := range in.Files {
+		deleted += f.DeletedRows
+	}
+	if in.Iceberg == nil || in.Iceberg.SnapshotID == 0 || deleted == 0 || in.Rows == 0 {
+		t.Errorf("inspect -o json: %+v", in)
 	}
 }
