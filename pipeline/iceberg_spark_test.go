@@ -14,25 +14,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 )
 
-// icebergTables is the warehouse testdata/spark/gen_iceberg.py wrote; under
-// CI=true a missing one fails the test, run bare it skips.
+// icebergTables is the warehouse testdata/spark/gen_iceberg.py wrote.
 func icebergTables(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("LOCKSTEP_SPARK_OUT")
-	if dir == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("LOCKSTEP_SPARK_OUT is unset under CI=true: run `make test`")
-		}
-		t.Skip("LOCKSTEP_SPARK_OUT unset: run `make test` for the Spark output")
-	}
-	dir = filepath.Join(dir, "iceberg")
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no Iceberg tables: %v (testdata/spark/gen_iceberg.py writes them)", err)
-		}
-		t.Skip("no Iceberg tables: LOCKSTEP_SPARK_JARS had no iceberg-spark-runtime")
-	}
-	return dir
+	return sparkOut(t, "iceberg", "no Iceberg tables: LOCKSTEP_SPARK_JARS had no iceberg-spark-runtime")
 }
 
 // TestIcebergSpark reads every table gen_iceberg.py wrote, at its current
@@ -40,19 +25,22 @@ func icebergTables(t *testing.T) string {
 // with what Spark read of the same snapshot.
 func TestIcebergSpark(t *testing.T) {
 	dir := icebergTables(t)
-	deletes := func(t *testing.T, src *Source) {
-		if len(src.Iceberg.DeleteFiles) == 0 {
-			t.Errorf("no delete file applied: want the position deletes Spark wrote")
-		}
-		n := int64(0)
-		for _, f := range src.Files {
-			n += f.DeletedRows
-			if f.DeletedRows > 0 && !strings.HasPrefix(f.DeletionVector, "pos:") {
-				t.Errorf("%s: deletes %q, want position delete files", f.Path, f.DeletionVector)
+	// deletes: rows are deleted, by deletes whose id starts with prefix.
+	deletes := func(prefix, what string) func(t *testing.T, src *Source) {
+		return func(t *testing.T, src *Source) {
+			if len(src.Iceberg.DeleteFiles) == 0 {
+				t.Errorf("no delete file applied: want the %s Spark wrote", what)
 			}
-		}
-		if n == 0 {
-			t.Errorf("no row deleted by position deletes")
+			n := int64(0)
+			for _, f := range src.Files {
+				n += f.DeletedRows
+				if f.DeletedRows > 0 && !strings.HasPrefix(f.DeletionVector, prefix) {
+					t.Errorf("%s: deletes %q, want %s", f.Path, f.DeletionVector, what)
+				}
+			}
+			if n == 0 {
+				t.Errorf("no row deleted by %s", what)
+			}
 		}
 	}
 	cases := map[string]func(t *testing.T, src *Source){
@@ -61,21 +49,10 @@ func TestIcebergSpark(t *testing.T) {
 				t.Errorf("%d files, %d delete files: want two appends of two files each and no deletes", len(src.Files), len(src.Iceberg.DeleteFiles))
 			}
 		},
-		"overwrite": nil,
-		"dv": func(t *testing.T, src *Source) {
-			n := int64(0)
-			for _, f := range src.Files {
-				n += f.DeletedRows
-				if f.DeletedRows > 0 && !strings.HasPrefix(f.DeletionVector, "dv:") {
-					t.Errorf("%s: deletes %q, want a deletion vector", f.Path, f.DeletionVector)
-				}
-			}
-			if n == 0 {
-				t.Errorf("no row deleted by deletion vectors")
-			}
-		},
-		"delete":              deletes,
-		"update":              deletes,
+		"overwrite":           nil,
+		"dv":                  deletes("dv:", "deletion vectors"),
+		"delete":              deletes("pos:", "position deletes"),
+		"update":              deletes("pos:", "position deletes"),
 		"partition_evolution": nil,
 		"expired":             nil,
 		"migrated": func(t *testing.T, src *Source) {

@@ -59,19 +59,11 @@ func BenchmarkCellOf(b *testing.B) {
 			sink += cellOf(lat[k], lng[k], 16)
 		}
 	})
-	_ = sink
-}
-
-func BenchmarkCellOfExact(b *testing.B) {
-	r := rand.New(rand.NewSource(1))
-	lat, lng := make([]float64, 1<<16), make([]float64, 1<<16)
-	for i := range lat {
-		lat[i], lng[i] = math.Asin(2*r.Float64()-1)*180/math.Pi, r.Float64()*360-180
-	}
-	var sink uint64
-	for i := range b.N {
-		k := i & (1<<16 - 1)
-		sink += cellOfExact(lat[k], lng[k], 16)
-	}
+	b.Run("exact16", func(b *testing.B) {
+		for i := range b.N {
+			k := i & (1<<16 - 1)
+			sink += cellOfExact(lat[k], lng[k], 16)
+		}
+	})
 	_ = sink
 }
