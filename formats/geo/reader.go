@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/cockroachdb/pebble/sstable"
 	"github.com/golang/geo/s2"
@@ -223,17 +223,13 @@ type Index struct {
 	ncells   int
 	entries  int
 
-	starts []uint64 // span i is leaf cells starts[i] to spans[i].end
-	spans  []span   // in leaf order, disjoint
-	// A span with more than two features names the cells that hold it
-	// instead: chain[coffs[k]:coffs[k+1]] are indexes into cellHits, whose
-	// hits are raw[lo:hi]. Cells nest at most 31 deep, so this stays within
-	// 31 words a span however many features overlap.
-	chain []int32
-	coffs []int32
-	// A span with three to eight features lists them: few[foffs[k]:foffs[k+1]].
+	spans []span // in leaf order, disjoint
+	// A span with three to maxFew features lists them in few; one with
+	// more names the cells that hold it in chain, indexes into cellHits,
+	// whose hits are raw[lo:hi]. Cells nest at most 31 deep, so this stays
+	// within 31 words a span however many features overlap.
 	few      []hit
-	foffs    []int32
+	chain    []int32
 	cellHits []cellRange
 	raw      []hit
 	level    int      // the level of table's cells
@@ -244,20 +240,28 @@ type Index struct {
 	// reads one run of memory. flatAt[f] is feature f's offset, or -1.
 	flats  []float64
 	flatAt []int32
+	far    bool // the lookup arrays are larger than farBytes: LookupAll prefetches
 }
 
 // cellRange is a cell's hits in Index.raw.
 type cellRange struct{ lo, hi int32 }
 
-// span is the end of a range of leaf cells and its hits: a and b; when
-// b.fi is -1 only a; when b.fi is -2-k and a.fi is -1 those of the cells
-// of chain k, and when a.fi is -2 those of few list k. The
-// starts are apart (Index.starts), so that the search reads a few
-// contiguous words and then one span.
+// span is a range of leaf cells, start to end, and its hits: a, and b
+// unless b.fi is noHit; or, when a.fi is inFew or inChain, the hits few[o:
+// o+n] or those of the cells chain[o:o+n], where b is {o, n}. It is 32
+// bytes, two to a cache line, so that the search of a table cell's few
+// spans reads one or two lines, which hold the span it finds too, and the
+// span says where the hits are without another read.
 type span struct {
-	end  uint64
-	a, b hit
+	start, end uint64
+	a, b       hit
 }
+
+const (
+	noHit   = -1 // span.b: the span has one hit
+	inFew   = -2 // span.a: the hits are in Index.few
+	inChain = -3 // span.a: the hits are those of cells in Index.chain
+)
 
 // hit is a feature in a cell: fi is the feature's index << 1 | 1 when the
 // cell lies wholly inside it; flat its offset in flats, or -1.
@@ -415,14 +419,13 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 		}
 		return cmp.Compare(a.id.Level(), b.id.Level())
 	})
-	ix.coffs, ix.foffs = []int32{0}, []int32{0}
-	ix.starts = make([]uint64, 0, 2*len(cells)+1) // each cell starts a span and may start one after it
-	ix.spans = make([]span, 0, 2*len(cells)+1)
+	ix.spans = make([]span, 0, 2*len(cells)+1) // each cell starts a span and may start one after it
 	ix.raw = raw
 	ix.cellHits = make([]cellRange, len(cells))
 	for i, c := range cells {
 		ix.cellHits[i] = cellRange{c.lo, c.hi}
 	}
+	tooMany := false
 	var stack []int32 // indexes into cells
 	stackHits := 0    // the hits of the cells on the stack
 	var hs []hit
@@ -443,41 +446,40 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 				}
 			}
 		}
+		if len(ix.few) > math.MaxInt32-maxFew || len(ix.chain) > math.MaxInt32-32 {
+			tooMany = true // a span's {offset, count} is two int32s
+			return
+		}
 		if len(hs) > 2 {
 			if n > 0 && ix.spans[n-1].end+1 == from && slices.Equal(ix.spanFew(n-1), hs) {
 				ix.spans[n-1].end = to
 				return
 			}
+			ix.spans = append(ix.spans, span{start: from, end: to, a: hit{inFew, -1}, b: hit{int32(len(ix.few)), int32(len(hs))}})
 			ix.few = append(ix.few, hs...)
-			ix.foffs = append(ix.foffs, int32(len(ix.few)))
-			ix.starts = append(ix.starts, from)
-			ix.spans = append(ix.spans, span{end: to, a: hit{-2, -1}, b: hit{-2 - int32(len(ix.foffs)-2), -1}})
 			return
 		}
 		if len(hs) == 0 {
 			// A span that continues the previous one with the same
 			// cells extends it.
-			if n > 0 && ix.starts[n-1] <= from && ix.spans[n-1].end+1 == from && slices.Equal(ix.spanChain(n-1), stack) {
+			if n > 0 && ix.spans[n-1].start <= from && ix.spans[n-1].end+1 == from && slices.Equal(ix.spanChain(n-1), stack) {
 				ix.spans[n-1].end = to
 				return
 			}
+			ix.spans = append(ix.spans, span{start: from, end: to, a: hit{inChain, -1}, b: hit{int32(len(ix.chain)), int32(len(stack))}})
 			ix.chain = append(ix.chain, stack...)
-			ix.coffs = append(ix.coffs, int32(len(ix.chain)))
-			ix.starts = append(ix.starts, from)
-			ix.spans = append(ix.spans, span{end: to, a: hit{-1, -1}, b: hit{-2 - int32(len(ix.coffs)-2), -1}})
 			return
 		}
 		// A span that continues the previous one with the same hits
 		// extends it: a feature's interior is often many adjacent cells.
-		if n > 0 && ix.spans[n-1].end+1 == from && ix.spans[n-1].b.fi >= -1 && slices.Equal(ix.spanHits(n-1), hs) {
+		if n > 0 && ix.spans[n-1].end+1 == from && ix.spans[n-1].a.fi >= 0 && slices.Equal(ix.spanHits(n-1), hs) {
 			ix.spans[n-1].end = to
 			return
 		}
-		sp := span{end: to, a: hs[0], b: hit{-1, -1}}
+		sp := span{start: from, end: to, a: hs[0], b: hit{noHit, -1}}
 		if len(hs) == 2 {
 			sp.b = hs[1]
 		}
-		ix.starts = append(ix.starts, from)
 		ix.spans = append(ix.spans, sp)
 	}
 	pop := func() uint64 {
@@ -508,12 +510,15 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 		pos = end + 1
 		pop()
 	}
+	if tooMany {
+		return nil, fmt.Errorf("geo: %d cells overlap more than this reader holds (2^31 features listed over its spans): build the table with a lower max_level or fewer max_cells", len(cells))
+	}
 	if len(ix.chain) == 0 {
 		ix.raw, ix.cellHits = nil, nil // only chains read them
 	}
 	ix.buildTable()
+	ix.far = 4*len(ix.table)+32*len(ix.spans)+8*len(ix.few)+8*len(ix.flats) > farBytes
 	hugePages(ix.table)
-	hugePages(ix.starts)
 	hugePages(ix.spans)
 	hugePages(ix.flats)
 	hugePages(ix.few)
@@ -523,7 +528,7 @@ func load(t *sstable.Reader, up map[string]string, kinds []keyenc.Kind) (ix *Ind
 
 // spanHits lists the hits of span i, which has one or two.
 func (ix *Index) spanHits(i int) []hit {
-	if sp := ix.spans[i]; sp.b.fi >= 0 {
+	if sp := ix.spans[i]; sp.b.fi != noHit {
 		return []hit{sp.a, sp.b}
 	}
 	return []hit{ix.spans[i].a}
@@ -535,19 +540,16 @@ const maxFew = 8
 
 // spanFew lists span i's hits when it has a few list, else nil.
 func (ix *Index) spanFew(i int) []hit {
-	if sp := ix.spans[i]; sp.b.fi < -1 && sp.a.fi == -2 {
-		k := -2 - sp.b.fi
-		return ix.few[ix.foffs[k]:ix.foffs[k+1]]
+	if sp := &ix.spans[i]; sp.a.fi == inFew {
+		return ix.few[sp.b.fi : sp.b.fi+sp.b.flat]
 	}
 	return nil
 }
 
 // spanChain lists the cells of span i, or nil when it names its hits.
 func (ix *Index) spanChain(i int) []int32 {
-	if sp := ix.spans[i]; sp.b.fi < -1 && sp.a.fi == -1 {
-		fi := sp.b.fi
-		k := -2 - fi
-		return ix.chain[ix.coffs[k]:ix.coffs[k+1]]
+	if sp := &ix.spans[i]; sp.a.fi == inChain {
+		return ix.chain[sp.b.fi : sp.b.fi+sp.b.flat]
 	}
 	return nil
 }
@@ -621,14 +623,14 @@ func (ix *Index) find(leaf uint64, lo, hi int) int {
 	// The last span in [lo, hi) that starts at or before leaf.
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if ix.starts[m] <= leaf {
+		if ix.spans[m].start <= leaf {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
 	i := lo - 1
-	if i < 0 || ix.starts[i] > leaf || ix.spans[i].end < leaf {
+	if i < 0 || ix.spans[i].start > leaf || ix.spans[i].end < leaf {
 		return -1
 	}
 	return i
@@ -641,18 +643,18 @@ func (ix *Index) tests(dst []Match, i int, lat, lng float64) []Match {
 		return dst
 	}
 	sp := &ix.spans[i]
-	if sp.b.fi == -1 {
+	if sp.b.fi == noHit {
 		return ix.test(dst, sp.a, lng, lat)
 	}
 	start := len(dst)
 	switch {
-	case sp.b.fi >= 0:
+	case sp.a.fi >= 0:
 		dst = ix.test(ix.test(dst, sp.a, lng, lat), sp.b, lng, lat)
 		if len(dst)-start == 2 && dst[start].Feature > dst[start+1].Feature {
 			dst[start], dst[start+1] = dst[start+1], dst[start]
 		}
 		return dst
-	case sp.a.fi == -2:
+	case sp.a.fi == inFew:
 		for _, h := range ix.spanFew(i) {
 			dst = ix.test(dst, h, lng, lat)
 		}
@@ -663,85 +665,134 @@ func (ix *Index) tests(dst []Match, i int, lat, lng float64) []Match {
 	return dst
 }
 
-// touch reads a flat shape's first four cache lines (a small shape is its
-// bounds, count and up to 24 edges: 5 to 101 words) so that they are in
-// cache when the test comes.
-func (ix *Index) touch(f int32) float64 {
-	if f < 0 {
-		return 0
+// fetch adds to ahead the lines of a flat shape that an exact test will
+// read first: its bounds and count and its first four edges, 24 words.
+// (Its edges run to 101 words, but asking for more lines at once made the
+// lookups slower: more misses in flight than the CPU takes; the test reads
+// the rest as it comes.)
+func (ix *Index) fetch(ahead []uintptr, h hit) []uintptr {
+	if h.fi < 0 || h.fi&1 == 1 || h.flat < 0 {
+		return ahead // no test: an interior cell, or a shape not in flats
 	}
-	b := ix.flats[f:]
-	t := b[0]
-	for i := 8; i < min(len(b), 32); i += 8 {
-		t += b[i]
+	end := min(int(h.flat)+24, len(ix.flats))
+	for i := int(h.flat); i < end; i += 8 {
+		ahead = append(ahead, uintptr(unsafe.Pointer(&ix.flats[i])))
 	}
-	return t
+	return ahead
 }
 
-// lookupBlock is how many points LookupAll moves through each step at
-// once.
+// farBytes is the size of an index's lookup arrays above which LookupAll
+// prefetches: about what the caches of a core hold. Below it, the lines
+// are in cache already, and asking for them is only work (on the
+// countries, 60% more instructions in LookupAll itself, by cachegrind).
+const farBytes = 4 << 20
+
+// lookupBlock is how many points LookupAll moves through a step at once.
 const lookupBlock = 32
 
+// lookupBlocks holds the blocks in LookupAll's pipeline: each of its five
+// steps works on a different block.
+type lookupBlocks [5]struct {
+	leaf   [lookupBlock]uint64
+	lo, hi [lookupBlock]int
+}
+
 // LookupAll is Lookup for many points (lats and lngs of one length): it
-// calls visit(i, matches) for
-// each point i, in order (matches is reused by the next call). It gives
-// the same answers, faster: it takes the points a block at a time through
-// each step (cells, table, search, tests), so that the memory reads of
-// different points overlap instead of waiting on each other.
+// calls visit(i, matches) for each point i, in order (matches is reused by
+// the next call). It gives the same answers, faster.
+//
+// A lookup is a few dependent reads at random in arrays of hundreds of
+// megabytes (the table, the spans, the few lists, the shapes), each a cache
+// miss. So LookupAll is a pipeline of five steps, each of which prefetches
+// what the next reads: the point's cell, then its table entry, then the
+// span, then the few list, then the exact tests. In each round every step
+// takes one block of points, a block later than the one before it took;
+// so what a step prefetches has a round's work (the cells and the tests
+// of two other blocks) to arrive, and the misses of many points overlap.
 func (ix *Index) LookupAll(lats, lngs []float64, visit func(i int, matches []Match)) {
 	if len(lats) != len(lngs) {
 		panic(fmt.Sprintf("geo: LookupAll with %d latitudes and %d longitudes", len(lats), len(lngs)))
 	}
 	var (
-		leaf   [lookupBlock]uint64
-		lo, hi [lookupBlock]int
-		ms     []Match
-		sink   float64 // reads ahead land here; KeepAlive keeps them
-		sinkU  uint64
+		bl    lookupBlocks
+		ms    []Match
+		ahead = make([]uintptr, 0, 3*maxFew) // the lines a step asks for, for one point
 	)
-	for base := 0; base < len(lats); base += lookupBlock {
-		n := min(lookupBlock, len(lats)-base)
-		for j := range n {
-			leaf[j] = cellOf(lats[base+j], lngs[base+j], ix.depth)
-		}
-		for j := range n {
-			k := leaf[j] >> (61 - 2*ix.level)
-			lo[j], hi[j] = int(ix.table[k]), int(ix.table[k+1])
-		}
-		for j := range n {
-			if lo[j] < len(ix.starts) {
-				sinkU += ix.starts[lo[j]] // read ahead: the search starts there
+	shift := 61 - 2*ix.level
+	nb := (len(lats) + lookupBlock - 1) / lookupBlock
+	// points gives block k's slot in bl and its points' first index and count.
+	points := func(k int) (int, int, int) {
+		base := k * lookupBlock
+		return k % len(bl), base, min(lookupBlock, len(lats)-base)
+	}
+	for r := range nb + len(bl) - 1 {
+		// Each step asks for the lines of one point at a time, between
+		// its other work: the CPU takes only so many misses in flight, and
+		// a burst of the lines of a whole block at once made the lookups
+		// slower.
+		if k := r; k < nb { // the cells; prefetch their table entries
+			s, base, n := points(k)
+			for j := range n {
+				c := cellOf(lats[base+j], lngs[base+j], ix.depth)
+				bl[s].leaf[j] = c
+				if ix.far {
+					prefetch(append(ahead[:0], uintptr(unsafe.Pointer(&ix.table[c>>shift]))))
+				}
 			}
 		}
-		for j := range n {
-			lo[j] = ix.find(leaf[j], lo[j], hi[j])
-		}
-		// Touch the shapes the tests will read, all at once.
-		for j := range n {
-			if i := lo[j]; i >= 0 {
-				sp := &ix.spans[i]
-				if sp.a.fi >= 0 && sp.a.fi&1 == 0 {
-					sink += ix.touch(sp.a.flat)
-				}
-				if sp.b.fi >= 0 && sp.b.fi&1 == 0 {
-					sink += ix.touch(sp.b.flat)
-				}
-				if sp.a.fi == -2 {
-					for _, h := range ix.spanFew(i) {
-						if h.fi&1 == 0 {
-							sink += ix.touch(h.flat)
-						}
+		if k := r - 1; k >= 0 && k < nb { // the table; prefetch the spans to search
+			s, _, n := points(k)
+			b := &bl[s]
+			for j := range n {
+				t := b.leaf[j] >> shift
+				b.lo[j], b.hi[j] = int(ix.table[t]), int(ix.table[t+1])
+				if ix.far {
+					ahead = ahead[:0]
+					for m := b.lo[j]; m <= min(b.hi[j], len(ix.spans)-1); m += 2 { // two spans a line
+						ahead = append(ahead, uintptr(unsafe.Pointer(&ix.spans[m])))
 					}
+					prefetch(ahead)
 				}
 			}
 		}
-		for j := range n {
-			ms = ix.tests(ms[:0], lo[j], lats[base+j], lngs[base+j])
-			visit(base+j, ms)
+		if k := r - 2; k >= 0 && k < nb { // the span; prefetch its shapes or its few list
+			s, _, n := points(k)
+			b := &bl[s]
+			for j := range n {
+				i := ix.find(b.leaf[j], b.lo[j], b.hi[j])
+				b.lo[j] = i
+				if i < 0 || !ix.far {
+					continue
+				}
+				switch sp := &ix.spans[i]; sp.a.fi {
+				case inFew:
+					prefetch(append(ahead[:0], uintptr(unsafe.Pointer(&ix.few[sp.b.fi])), uintptr(unsafe.Pointer(&ix.few[sp.b.fi+sp.b.flat-1]))))
+				case inChain:
+				default:
+					prefetch(ix.fetch(ix.fetch(ahead[:0], sp.a), sp.b))
+				}
+			}
+		}
+		if k := r - 3; k >= 0 && k < nb && ix.far { // the few lists; prefetch their shapes
+			s, _, n := points(k)
+			for j := range n {
+				if i := bl[s].lo[j]; i >= 0 && ix.spans[i].a.fi == inFew {
+					ahead = ahead[:0]
+					for _, h := range ix.spanFew(i) {
+						ahead = ix.fetch(ahead, h)
+					}
+					prefetch(ahead)
+				}
+			}
+		}
+		if k := r - 4; k >= 0 && k < nb { // the exact tests
+			s, base, n := points(k)
+			for j := range n {
+				ms = ix.tests(ms[:0], bl[s].lo[j], lats[base+j], lngs[base+j])
+				visit(base+j, ms)
+			}
 		}
 	}
-	runtime.KeepAlive(sink)
-	runtime.KeepAlive(sinkU)
 }
 
 // testChain appends the features of the chain's cells that hold (x, y),
