@@ -396,14 +396,17 @@ func TestOverlapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chains := 0
+	chains, few := 0, 0
 	for i := range ix.spans {
 		if ix.spanChain(i) != nil {
 			chains++
 		}
+		if ix.spanFew(i) != nil {
+			few++
+		}
 	}
-	if chains < 10 {
-		t.Fatalf("%d spans name their cells: the test does not reach them", chains)
+	if chains < 10 || few < 10 {
+		t.Fatalf("%d spans name their cells and %d list a few features: the test does not reach both", chains, few)
 	}
 	var shapes []*shape
 	for _, w := range wkts {
@@ -429,7 +432,7 @@ func TestOverlapping(t *testing.T) {
 		}
 		most = max(most, len(got))
 	}
-	t.Logf("%d spans name their cells; up to %d features hold one point", chains, most)
+	t.Logf("%d spans name their cells, %d list a few; up to %d features hold one point", chains, few, most)
 	var pts [][2]float64
 	for range 5000 {
 		pts = append(pts, [2]float64{rng.Float64()*8 - 1, rng.Float64()*8 - 1})

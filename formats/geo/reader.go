@@ -250,8 +250,8 @@ type cellRange struct{ lo, hi int32 }
 // unless b.fi is noHit; or, when a.fi is inFew or inChain, the hits few[o:
 // o+n] or those of the cells chain[o:o+n], where b is {o, n}. It is 32
 // bytes, two to a cache line, so that the search of a table cell's few
-// spans reads one or two lines, which hold the span it finds too, and the
-// span says where the hits are without another read.
+// spans reads a few lines, which hold the span it finds too, and the span
+// says where the hits are without another read.
 type span struct {
 	start, end uint64
 	a, b       hit
@@ -665,11 +665,12 @@ func (ix *Index) tests(dst []Match, i int, lat, lng float64) []Match {
 	return dst
 }
 
-// fetch adds to ahead the lines of a flat shape that an exact test will
-// read first: its bounds and count and its first four edges, 24 words.
-// (Its edges run to 101 words, but asking for more lines at once made the
-// lookups slower: more misses in flight than the CPU takes; the test reads
-// the rest as it comes.)
+// fetch adds to ahead the first lines of a flat shape, which an exact test
+// reads first: those of its words 0, 8 and 16 (its bounds and count, and
+// its first three or four edges). A small shape runs to 101 words, but
+// asking for five lines rather than three made the lookups slower (more
+// misses in flight than the CPU takes); the test reads the rest as it
+// comes.
 func (ix *Index) fetch(ahead []uintptr, h hit) []uintptr {
 	if h.fi < 0 || h.fi&1 == 1 || h.flat < 0 {
 		return ahead // no test: an interior cell, or a shape not in flats
@@ -699,7 +700,9 @@ type lookupBlocks [5]struct {
 
 // LookupAll is Lookup for many points (lats and lngs of one length): it
 // calls visit(i, matches) for each point i, in order (matches is reused by
-// the next call). It gives the same answers, faster.
+// the next call). It gives the same answers, faster. It reads points up to
+// four blocks ahead of the one it visits, so visit must not change lats or
+// lngs.
 //
 // A lookup is a few dependent reads at random in arrays of hundreds of
 // megabytes (the table, the spans, the few lists, the shapes), each a cache

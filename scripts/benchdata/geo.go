@@ -84,6 +84,6 @@ func geoLookup(args []string) error {
 	}
 	slices.Sort(secs)
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{
-		"seconds": secs[len(secs)/2], "points": len(lat), "matches": n, "load_seconds": load,
+		"seconds": (secs[(len(secs)-1)/2] + secs[len(secs)/2]) / 2, "points": len(lat), "matches": n, "load_seconds": load,
 	})
 }
