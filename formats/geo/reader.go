@@ -236,8 +236,9 @@ type Index struct {
 	depth    int      // the deepest cell's level: a lookup needs the point's cell no deeper
 	table    []uint32 // for each cell at level, the first span that ends at or after its first leaf
 	// flats holds every small shape (at most smallShape edges) as its
-	// bounds, its edge count and its edges, back to back: an exact test
-	// reads one run of memory. flatAt[f] is feature f's offset, or -1.
+	// bounds, the length of its runs and its runs (appendRuns), back to
+	// back: an exact test reads one stretch of memory. flatAt[f] is
+	// feature f's offset, or -1.
 	flats  []float64
 	flatAt []int32
 	far    bool // the lookup arrays are larger than farBytes: LookupAll prefetches
@@ -554,9 +555,10 @@ func (ix *Index) spanChain(i int) []int32 {
 	return nil
 }
 
-// flatten moves every small shape into flats: its bounds, its edge count
-// and its edges back to back, so that an exact test reads one run of
-// memory; and the edges and bands of the others into one array each.
+// flatten moves every small shape into flats: its bounds, the length of
+// its runs and its runs back to back, so that an exact test reads one
+// stretch of memory; and the edges and bands of the others into one array
+// each.
 func (ix *Index) flatten() {
 	ix.flatAt = make([]int32, len(ix.shapes))
 	var edges []float64
@@ -565,9 +567,10 @@ func (ix *Index) flatten() {
 		sh := &ix.shapes[f]
 		ix.flatAt[f] = -1
 		if sh.bandStart == nil && len(ix.flats) < math.MaxInt32-1000 {
-			ix.flatAt[f] = int32(len(ix.flats))
-			ix.flats = append(ix.flats, sh.minX, sh.minY, sh.maxX, sh.maxY, float64(len(sh.edges)/4))
-			ix.flats = append(ix.flats, sh.edges...)
+			at := len(ix.flats)
+			ix.flatAt[f] = int32(at)
+			ix.flats = appendRuns(append(ix.flats, sh.minX, sh.minY, sh.maxX, sh.maxY, 0), sh.edges)
+			ix.flats[at+4] = float64(len(ix.flats) - at - 5)
 			*sh = shape{}
 			continue
 		}
@@ -666,11 +669,11 @@ func (ix *Index) tests(dst []Match, i int, lat, lng float64) []Match {
 }
 
 // fetch adds to ahead the first lines of a flat shape, which an exact test
-// reads first: those of its words 0, 8 and 16 (its bounds and count, and
-// its first three or four edges). A small shape runs to 101 words, but
-// asking for five lines rather than three made the lookups slower (more
-// misses in flight than the CPU takes); the test reads the rest as it
-// comes.
+// reads first: those of its words 0, 8 and 16 (its bounds and length, and
+// its first seven or more vertices: the whole of most small shapes). A
+// small shape runs to about 125 words, but asking for five lines rather
+// than three made the lookups slower (more misses in flight than the CPU
+// takes); the test reads the rest as it comes.
 func (ix *Index) fetch(ahead []uintptr, h hit) []uintptr {
 	if h.fi < 0 || h.fi&1 == 1 || h.flat < 0 {
 		return ahead // no test: an interior cell, or a shape not in flats
@@ -855,8 +858,46 @@ func (ix *Index) contains(f int, flat int32, x, y float64) bool {
 	if x < b[0] || y < b[1] || x > b[2] || y > b[3] {
 		return false
 	}
-	n := int(b[4])
-	return containsEdges(b[5:5+4*n], nil, x, y)
+	return containsRuns(b[5:5+int(b[4])], x, y)
+}
+
+// appendRuns appends edges (x0, y0, x1, y1 each) to dst as runs: a run is
+// its vertex count and then its vertices (x, y), each edge from one vertex
+// to the next, and a new run starts where an edge does not start at the
+// end of the one before. A ring is one run, its first vertex again at its
+// end, so a small shape takes about half the words of its edges, and its
+// test reads half the cache lines.
+func appendRuns(dst, edges []float64) []float64 {
+	head := -1
+	for e := 0; e+3 < len(edges); e += 4 {
+		if head < 0 || edges[e] != dst[len(dst)-2] || edges[e+1] != dst[len(dst)-1] {
+			head = len(dst)
+			dst = append(dst, 1, edges[e], edges[e+1])
+		}
+		dst = append(dst, edges[e+2], edges[e+3])
+		dst[head]++
+	}
+	return dst
+}
+
+// containsRuns is containsEdges over the edges of runs (appendRuns), in
+// the same order.
+func containsRuns(runs []float64, x, y float64) bool {
+	in := false
+	for len(runs) > 0 {
+		n := 2 * int(runs[0])
+		v := runs[1 : 1+n]
+		runs = runs[1+n:]
+		for i := 0; i+3 < len(v); i += 2 {
+			switch crossEdge(v[i], v[i+1], v[i+2], v[i+3], x, y) {
+			case onEdge:
+				return true
+			case crosses:
+				in = !in
+			}
+		}
+	}
+	return in
 }
 
 // properties decodes a feature's property columns.
